@@ -1,0 +1,67 @@
+"""Reader speed: lenient read + decode (version, terms, event key) + key data, per envelope size.
+
+Reports events/s for 100- and 1000-event Learn envelopes, and in the same run the rate of
+``json.loads`` and of ``orjson.loads`` on the same bytes as references (the machine is shared,
+so compare ratios, not absolute numbers). Also reports the full canonical document path
+(``Event.document()``) and lenient validation, which the ingest path does not need.
+
+    python benchmarks/read_bench.py [--seconds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+
+import orjson
+
+from caliper_stream.event import decode
+from caliper_stream.read import read_bytes
+from learn_payloads import envelope, sample_events
+
+
+def rate(fn: Callable[[], object], events: int, seconds: float) -> float:
+    """Best events/s over repeated runs within `seconds` (best-of damps a noisy machine)."""
+    fn()
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return events / best
+
+
+def hot_path(body: bytes) -> None:
+    for item in read_bytes(body):
+        event = decode(item)
+        event.keydata()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    args = parser.parse_args()
+    events = sample_events()
+    print(f"{'envelope':>9} {'read+decode+keydata':>20} {'json.loads':>12} {'orjson.loads':>13} {'ratio vs json':>14}")
+    for size in (100, 1000):
+        body = envelope(events, size)
+        ours = rate(lambda body=body: hot_path(body), size, args.seconds)
+        ref = rate(lambda body=body: json.loads(body), size, args.seconds)
+        ref2 = rate(lambda body=body: orjson.loads(body), size, args.seconds)
+        print(f"{size:>9} {ours:>17,.0f}/s {ref:>10,.0f}/s {ref2:>11,.0f}/s {ours / ref:>13.2f}x")
+    body = envelope(events, 100)
+    full = rate(lambda: [decode(i).document() for i in read_bytes(body)], 100, args.seconds)
+    print(f"full canonical document (100-event envelope): {full:,.0f} events/s")
+    try:
+        from caliper_stream.validate import validate
+    except ImportError:
+        return
+    lenient = rate(lambda: [validate(decode(i)) for i in read_bytes(body)], 100, args.seconds)
+    print(f"lenient validation with all warnings (100-event envelope): {lenient:,.0f} events/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""``validate`` and ``inspect``: read inputs with the one reader and report on every event."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from caliper_stream.errors import ReadError
+from caliper_stream.event import Event, decode
+from caliper_stream.keydata import FIELDS
+from caliper_stream.problems import Problem
+from caliper_stream.read import read_path
+
+PathsArg = Annotated[list[str], typer.Argument(help="Files or directories to read; - is stdin.")]
+
+#: What ``inspect`` shows in a terminal table by default (all 31 fields rarely fit).
+TABLE_FIELDS = (
+    "event_time", "version", "type", "action", "user_pk", "course_number", "object_type",
+    "gradable_item_pk", "attempt_pk", "score", "max_score", "grade_action", "question_type", "duration",
+)
+
+
+class InputReport(msgspec.Struct):
+    """What ``validate`` prints for one input (``--format json`` writes it as is)."""
+
+    path: str
+    events: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    warnings: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+def _as_dict(problem: Problem) -> dict[str, Any]:
+    return {"event": problem.event, "path": problem.path, "message": problem.message}
+
+
+def _events(path: str) -> Iterator[Event]:
+    for item in read_path(path):
+        yield decode(item)
+
+
+def check_input(path: str, strict: bool) -> InputReport:
+    """Validate every event of one input (raises ReadError when it cannot be opened)."""
+    from caliper_stream.validate import validate_items
+
+    found = validate_items(read_path(path), strict=strict, source=path)
+    return InputReport(
+        path=path,
+        events=found.events,
+        accepted=found.accepted,
+        rejected=found.rejected,
+        errors=[_as_dict(p) for p in found.problems if p.severity == "error"],
+        warnings=[_as_dict(p) for p in found.problems if p.severity == "warning"],
+    )
+
+
+def _print_text(report: InputReport, out: Console) -> None:
+    out.print(
+        f"{report.path}: {report.events} events, {report.accepted} accepted, "
+        f"{report.rejected} rejected, {len(report.warnings)} warnings",
+        highlight=False,
+        markup=False,
+    )
+    for kind, problems in (("error", report.errors), ("warning", report.warnings)):
+        for p in problems:
+            where = p["path"] or "(input)"
+            out.print(f"  {kind}: {where}: {p['message']}", highlight=False, markup=False)
+
+
+def validate_command(
+    paths: PathsArg,
+    strict: Annotated[bool, typer.Option("--strict", help="Check Caliper conformance, not only what Learn sends.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="text or json (one JSON object per input).")] = "text",
+) -> None:
+    """Validate Caliper payloads: exit 0 if every event is accepted, 1 if any is rejected, 2 on unreadable input."""
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter("must be text or json", param_hint="--format")
+    out = Console(soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True)
+    status = 0
+    for path in paths:
+        try:
+            report = check_input(path, strict)
+        except ReadError as exc:
+            err.print(f"error: {exc}", highlight=False, markup=False)
+            status = 2
+            continue
+        if fmt == "json":
+            sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+        else:
+            _print_text(report, out)
+        if report.rejected and status == 0:
+            status = 1
+    raise typer.Exit(status)
+
+
+def _record(event: Event) -> dict[str, Any]:
+    return msgspec.structs.asdict(event.keydata())
+
+
+def inspect_command(
+    paths: Annotated[list[str] | None, typer.Argument(help="Files or directories to read; - is stdin.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, jsonl or csv.")] = "table",
+    sample: Annotated[bool, typer.Option("--sample", help="Read the Learn-shaped sample shipped with the package.")] = False,
+    fields: Annotated[
+        str | None,
+        typer.Option("--fields", help="Comma-separated key-data fields, or 'all'. Default: all for jsonl/csv, a readable few for table."),
+    ] = None,
+) -> None:
+    """Print Learn's key data, one record per event (rejected events are reported on stderr)."""
+    if fmt not in ("table", "jsonl", "csv"):
+        raise typer.BadParameter("must be table, jsonl or csv", param_hint="--format")
+    chosen = _fields(fields, fmt)
+    paths = list(paths or []) + ([str(sample_path())] if sample else [])
+    if not paths:
+        raise typer.BadParameter("give at least one PATH (or --sample)", param_hint="PATH")
+    err = Console(stderr=True, soft_wrap=True)
+    status = 0
+    records: list[dict[str, Any]] = []
+    writer = csv.DictWriter(sys.stdout, fieldnames=chosen, lineterminator="\n") if fmt == "csv" else None
+    if writer is not None:
+        writer.writeheader()
+    for path in paths:
+        try:
+            for event in _events(path):
+                if event.rejection is not None:
+                    err.print(f"rejected: {path}: {event.rejection}", highlight=False, markup=False)
+                    status = max(status, 1)
+                    continue
+                full = _record(event)
+                record = full if len(chosen) == len(FIELDS) else {f: full[f] for f in chosen}
+                if writer is not None:
+                    writer.writerow(record)
+                elif fmt == "jsonl":
+                    sys.stdout.write(msgspec.json.encode(record).decode() + "\n")
+                else:
+                    records.append(record)
+        except ReadError as exc:
+            err.print(f"error: {exc}", highlight=False, markup=False)
+            status = 2
+    if fmt == "table":
+        _print_table(records, chosen)
+    raise typer.Exit(status)
+
+
+def _fields(given: str | None, fmt: str) -> list[str]:
+    if given is None:
+        return list(TABLE_FIELDS if fmt == "table" else FIELDS)
+    if given.strip() == "all":
+        return list(FIELDS)
+    chosen = [f.strip() for f in given.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FIELDS]
+    if unknown or not chosen:
+        raise typer.BadParameter(f"unknown field(s) {', '.join(unknown) or '(none)'}; known: {', '.join(FIELDS)}", param_hint="--fields")
+    return chosen
+
+
+def _print_table(records: list[dict[str, Any]], fields: list[str]) -> None:
+    """A table of the chosen fields that have a value in at least one record."""
+    shown = [f for f in fields if any(r[f] is not None for r in records)]
+    rows = [["" if r[f] is None else str(r[f]) for f in shown] for r in records]
+    table = Table(*shown, show_lines=False, header_style="bold")
+    for row in rows:
+        table.add_row(*row)
+    # as wide as the content (piped output is not cut to 80 columns)
+    width = sum(max([len(f), *(len(row[i]) for row in rows)]) + 3 for i, f in enumerate(shown)) + 1
+    Console(width=max(80, width)).print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``validate`` and ``inspect``."""
+    app.command("validate")(validate_command)
+    app.command("inspect")(inspect_command)
+
+
+def sample_path() -> Path:
+    """The Learn-shaped sample payload shipped with the package (used by the README)."""
+    return Path(__file__).resolve().parents[1] / "samples" / "learn-term-sample.json"

@@ -1,0 +1,302 @@
+"""``simulate`` (a Learn term to files or to an endpoint), ``demo`` and ``outbox`` (the sensor's
+durable queue). Thin: the work is in `caliper_stream.simulate` and `caliper_stream.sensor`."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+outbox_app = typer.Typer(help="The sensor's outbox: events not yet acknowledged, and refused ones.", no_args_is_help=True)
+
+OutboxArg = Annotated[Path, typer.Argument(help="Outbox file (the sensor's --outbox).", exists=True, dir_okay=False)]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _config(courses: int, students: int, days: int, seed: int, start: str | None, version: str, timezone: str) -> Any:
+    from caliper_stream.simulate import TermConfig
+
+    if version not in ("1.0", "1.1"):
+        _fail("--version must be 1.0 or 1.1")
+    if courses < 1 or students < 1 or days < 1:
+        _fail("--courses, --students and --days must be at least 1")
+    try:
+        first = date.fromisoformat(start) if start else TermConfig().start
+    except ValueError:
+        _fail(f"--start must be a date (YYYY-MM-DD), got {start!r}")
+    return TermConfig(courses=courses, students=students, days=days, seed=seed, start=first, version=version, timezone=timezone)
+
+
+def simulate(
+    courses: Annotated[int, typer.Option(help="Courses at the site.")] = 3,
+    students: Annotated[int, typer.Option(help="Students at the site (each takes 1-4 of the courses).")] = 30,
+    days: Annotated[int, typer.Option(help="Length of the term in days.")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed: one seed, one term, byte for byte.")] = 0,
+    start: Annotated[str | None, typer.Option(help="First day of the term (YYYY-MM-DD).")] = None,
+    version: Annotated[str, typer.Option(help="Caliper version Learn sends: 1.1 or 1.0.")] = "1.1",
+    timezone: Annotated[str, typer.Option(help="The site's time zone (activity hours, nightly run).")] = "America/New_York",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write JSON Lines envelopes: a FILE (.jsonl, .json, .ndjson, .gz = gzip) or a DIR "
+                     "(events-0001.jsonl, … of 100,000 events each)."),
+    ] = None,
+    to: Annotated[str | None, typer.Option(help="Send to this Caliper endpoint through the sensor.")] = None,
+    key: Annotated[str | None, typer.Option(help="API key for --to.")] = None,
+    auth: Annotated[str, typer.Option(help="Authorization header: raw (Learn's) or bearer.")] = "raw",
+    outbox: Annotated[
+        Path, typer.Option(help="Sensor outbox file for --to; undelivered events stay there ('caliper-stream outbox').")
+    ] = Path("caliper-outbox.db"),
+    speed: Annotated[
+        float | None,
+        typer.Option(help="--to: replay at SPEED times real time (e.g. 20000: a week in 30 s). "
+                     "Default: jump from event to event as fast as the endpoint allows."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Events per envelope at most (Learn's Event Batch Size).")] = 100,
+    max_delay: Annotated[float, typer.Option("--max-delay", help="Seconds an immediate event waits for its batch to fill.")] = 1.0,
+    nightly_at: Annotated[str, typer.Option("--nightly-at", help="Local time of Learn's nightly run.")] = "02:00",
+) -> None:
+    """Simulate a term of Blackboard Learn activity, deterministically for a seed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from caliper_stream.simulate.term import Term
+
+    if (out is None) == (to is None):
+        _fail("give exactly one of --out DIR|FILE and --to URL")
+    if to is not None and not key:
+        _fail("--to needs --key")
+    if auth not in ("raw", "bearer"):
+        _fail("--auth must be raw or bearer")
+    config = _config(courses, students, days, seed, start, version, timezone)
+    term = Term(config)
+    site = term.roster.site
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
+        TextColumn("{task.fields[events]:,} events"), TimeElapsedColumn(), transient=False,
+    )
+    task = progress.add_task("simulating", total=days, events=0)
+    day_ends = [t / 1000 for t in term.day_start[1 : days + 1]]
+    count = 0
+    day = 0
+
+    def tick(item: Any) -> None:
+        nonlocal count, day
+        count += 1
+        while day < days and item.at >= day_ends[day]:
+            day += 1
+            progress.update(task, completed=day, events=count)
+        if count % 5000 == 0:
+            progress.update(task, events=count)
+
+    def counted(items: Any) -> Any:
+        for item in items:
+            tick(item)
+            yield item
+
+    t0 = time.perf_counter()
+    with progress:
+        if out is not None:
+            from caliper_stream.simulate.files import write_term
+
+            written = write_term(
+                counted(term.planned()), out, sensor_id=site, version=version, batch_size=batch_size,
+                max_delay=max_delay, nightly_at=nightly_at, timezone=timezone,
+            )
+            progress.update(task, completed=days, events=count)
+            elapsed = time.perf_counter() - t0
+            typer.echo(
+                f"{written.events:,} events in {written.envelopes:,} envelopes ({written.bytes / 1e6:,.1f} MB) "
+                f"to {', '.join(written.files) or out} in {elapsed:.1f} s ({written.events / max(elapsed, 1e-9):,.0f} events/s)",
+                err=True,
+            )
+            return
+        assert to is not None
+        assert key is not None
+        stats = _send(term, config, to, key, auth, outbox, speed, batch_size, max_delay, nightly_at, tick)
+        progress.update(task, completed=days, events=count)
+    elapsed = time.perf_counter() - t0
+    typer.echo(
+        f"{count:,} events handed to the sensor in {elapsed:.1f} s: sent {stats.sent:,}, "
+        f"failed {stats.failed:,}, pending {stats.pending:,}, retries {stats.retries:,}",
+        err=True,
+    )
+    if stats.failed or stats.pending:
+        _fail(f"{stats.failed + stats.pending:,} events were not delivered; see 'caliper-stream outbox list {outbox}'")
+
+
+def _send(term: Any, config: Any, to: str, key: str, auth: str, outbox: Path, speed: float | None,
+          batch_size: int, max_delay: float, nightly_at: str, tick: Any) -> Any:
+    from caliper_stream.sensor import ManualClock, ScaledClock, Sensor
+    from caliper_stream.simulate.replay import replay
+
+    first = term.day_start[0] / 1000
+    clock: Any = ManualClock(first) if speed is None else ScaledClock(first, speed)
+    sensor = Sensor(
+        to, key, auth=auth, batch_size=batch_size, version=config.version, outbox=outbox, nightly_at=nightly_at,
+        timezone=config.timezone, max_delay=max_delay, clock=clock, sensor_id=term.roster.site,
+        background=speed is not None,
+    )
+    try:
+        return replay(term.planned(), sensor, on_event=tick)
+    finally:
+        sensor.close()
+
+
+def demo(
+    db_path: Annotated[Path, typer.Option("--db", help="SQLite file for the demo store (must not exist, see --replace).")] = Path("caliper-demo.db"),
+    replace: Annotated[bool, typer.Option(help="Replace --db if it exists.")] = False,
+    temp: Annotated[bool, typer.Option(help="Use a temporary store, deleted at the end.")] = False,
+    courses: Annotated[int, typer.Option(help="Courses to simulate.")] = 3,
+    students: Annotated[int, typer.Option(help="Students to simulate.")] = 40,
+    days: Annotated[int, typer.Option(help="Days to simulate.")] = 7,
+) -> None:
+    """Start a local store, send it a simulated week of Learn through the sensor, show what arrived."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from caliper_stream.sensor import ManualClock, Sensor
+    from caliper_stream.simulate.replay import LocalServer, replay
+    from caliper_stream.simulate.term import Term
+    from caliper_stream.store import open_store
+
+    console = Console()
+    config = _config(courses, students, days, 7, None, "1.1", "America/New_York")
+    with tempfile.TemporaryDirectory(prefix="caliper-demo-") as tmp:
+        db = Path(tmp) / "caliper-demo.db" if temp else db_path.resolve()
+        if db.exists():
+            if not replace:
+                _fail(f"{db} exists; use --replace, another --db, or --temp")
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(db) + suffix).unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        with console.status("starting caliper-stream serve …"):
+            server = LocalServer(db, key_name="demo-learn", log=Path(tmp) / "serve.log").start()
+        try:
+            console.print(f"store: [bold]{server.db_url}[/] served at [bold]{server.url}[/] (key 'demo-learn')")
+            term = Term(config)
+            sent = Counter[str]()
+            sensor = Sensor(
+                server.url, server.key, outbox=Path(tmp) / "outbox.db", clock=ManualClock(term.day_start[0] / 1000),
+                background=False, timezone=config.timezone, sensor_id=term.roster.site, batch_size=100,
+            )
+            with console.status(f"simulating {days} days of {courses} courses and {students} students …"):
+                stats = replay(term.planned(), sensor, on_event=lambda p: sent.update([p.built.delivery]))
+                sensor.close()
+        finally:
+            server.stop()
+        elapsed = time.perf_counter() - t0
+        console.print(
+            f"sensor: {sum(sent.values()):,} events handed over ({sent['immediate']:,} immediate, "
+            f"{sent['nightly']:,} nightly), {stats.sent:,} sent, {stats.failed} failed, {stats.retries} retries "
+            f"in {elapsed:.1f} s"
+        )
+        store = open_store(server.db_url)
+        try:
+            by_type = store.query("SELECT type, action, COUNT(*) FROM events GROUP BY type, action ORDER BY 3 DESC")
+            grades = store.query(
+                "SELECT grade_action, COUNT(*), ROUND(AVG(score), 1) FROM events WHERE grade_action IS NOT NULL "
+                "GROUP BY grade_action ORDER BY 2 DESC"
+            )
+            rows = store.query(
+                "SELECT course_number, user_pk, gradable_item_pk, attempt_pk, score, max_score, event_time, send_time "
+                "FROM events WHERE grade_action = ? ORDER BY event_time LIMIT 5",
+                ["instructor.grade.history.event.attempt.grade"],
+            )
+            total = store.query("SELECT COUNT(*) FROM events")[0][0]
+        finally:
+            store.close()
+        table = Table("type", "action", "events", title=f"what arrived: {total:,} distinct events")
+        for kind, action, n in by_type:
+            table.add_row(kind, action, f"{n:,}")
+        console.print(table)
+        by_action = Table("bb:action.name", "events", "mean score", title="grade events")
+        for action, n, mean in grades:
+            by_action.add_row(action, f"{n:,}", "" if mean is None else str(mean))
+        console.print(by_action)
+        keydata = Table("course", "user_pk", "item", "attempt", "score", "max", "eventTime", "sendTime (nightly)",
+                        title="key data: instructor grades")
+        for r in rows:
+            keydata.add_row(*("" if v is None else str(v) for v in r))
+        console.print(keydata)
+        where = "<temporary, deleted>" if temp else db
+        console.print(
+            "query it:\n"
+            f"  caliper-stream stats --db sqlite:///{where}\n"
+            f"  caliper-stream export --db sqlite:///{where} --what keydata --format csv --out keydata.csv\n"
+            f"  caliper-stream export --db sqlite:///{where} --type GradeEvent --out grades.jsonl",
+            highlight=False, soft_wrap=True,
+        )
+
+
+@outbox_app.command("list")
+def outbox_list(path: OutboxArg, limit: Annotated[int, typer.Option(help="Failed events to show.")] = 20) -> None:
+    """Counts, and the failed events with the status and body the endpoint answered."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from caliper_stream.sensor.outbox import Outbox
+
+    box = Outbox(path)
+    try:
+        counts = box.counts(time.time())
+        failed = box.failed(limit)
+    finally:
+        box.close()
+    console = Console()
+    console.print(
+        f"pending {counts.pending:,} (held for the nightly run {counts.held:,}), failed {counts.failed:,}, "
+        f"sent {counts.sent:,}, retries {counts.retries:,}"
+    )
+    if failed:
+        table = Table("id", "attempts", "status", "reason", "event")
+        for f in failed:
+            table.add_row(str(f.id), str(f.attempts), str(f.status or "-"), (f.reason or "")[:120], f.body[:60].decode(errors="replace") + "…")
+        console.print(table)
+
+
+@outbox_app.command("retry")
+def outbox_retry(path: OutboxArg) -> None:
+    """Make failed events pending again (the sensor sends them on its next run)."""
+    from caliper_stream.sensor.outbox import Outbox
+
+    box = Outbox(path)
+    try:
+        n = box.retry_failed()
+    finally:
+        box.close()
+    typer.echo(f"{n:,} failed events are pending again")
+
+
+@outbox_app.command("purge")
+def outbox_purge(
+    path: OutboxArg,
+    all_: Annotated[bool, typer.Option("--all", help="Also delete pending events (everything not yet sent).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete failed events (with --all: every unsent event). They are lost for good."""
+    from caliper_stream.sensor.outbox import Outbox
+
+    what = "every unsent event" if all_ else "every failed event"
+    if not yes and not typer.confirm(f"delete {what} in {path}?"):
+        raise typer.Exit(1)
+    box = Outbox(path)
+    try:
+        n = box.purge(everything=all_)
+    finally:
+        box.close()
+    typer.echo(f"{n:,} events deleted")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+    app.command("simulate")(simulate)
+    app.command("demo")(demo)
+    app.add_typer(outbox_app, name="outbox")

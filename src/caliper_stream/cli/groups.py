@@ -1,0 +1,12 @@
+"""Every command group registers itself here; `main` calls `register_all` once."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register_all(app: typer.Typer) -> None:
+    from caliper_stream.cli import check, emit, reports, serving, storage
+
+    for module in (check, storage, reports, serving, emit):
+        module.register(app)

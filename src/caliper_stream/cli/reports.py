@@ -1,0 +1,71 @@
+"""``report``: the analytics questions (gradebook, test funnels, item timings, activity)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from caliper_stream.analyse import REPORTS
+from caliper_stream.errors import CaliperStreamError
+
+
+def _print(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
+    if fmt == "jsonl":
+        for row in rows:
+            sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
+        return
+    if not rows:
+        Console(stderr=True, soft_wrap=True).print(f"{title}: no rows")
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    table = Table(*rows[0].keys(), title=title, header_style="bold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    Console().print(table)
+
+
+def report_command(
+    name: Annotated[str, typer.Argument(help="gradebook, funnel, items or activity.")],
+    db: Annotated[str | None, typer.Option("--db", help="Store URL (default $CALIPER_STREAM_DB or sqlite:///caliper-stream.db).")] = None,
+    course: Annotated[str | None, typer.Option(help="Only this course (its courseNumber / batch_uid).")] = None,
+    user: Annotated[str | None, typer.Option(help="Only this user (uuid, pk1 or batch_uid); gradebook and activity.")] = None,
+    by: Annotated[str, typer.Option(help="activity: group by course, user or day.")] = "course",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or jsonl.")] = "table",
+) -> None:
+    """Answer a question from the stored events."""
+    from caliper_stream.store import open_store
+
+    if name not in REPORTS:
+        raise typer.BadParameter(f"choose one of {', '.join(REPORTS)}", param_hint="NAME")
+    if fmt not in ("table", "csv", "jsonl"):
+        raise typer.BadParameter("must be table, csv or jsonl", param_hint="--format")
+    kwargs: dict[str, Any] = {"course": course}
+    if name in ("gradebook", "activity"):
+        kwargs["user"] = user
+    if name == "activity":
+        kwargs["by"] = by
+    try:
+        store = open_store(db)
+        try:
+            rows = REPORTS[name](store, **kwargs)
+        finally:
+            store.close()
+    except (CaliperStreamError, ValueError) as exc:
+        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+    _print(rows, fmt, name)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``report``."""
+    app.command("report")(report_command)

@@ -1,0 +1,287 @@
+"""``import``, ``export``, ``deadletters``, ``stats`` and ``db``: the commands around a store.
+
+Each command opens the store named by ``--db`` (else ``$CALIPER_STREAM_DB``, else
+``sqlite:///caliper-stream.db``), calls one library function and prints the outcome. Expected
+failures (unreachable database, unreadable input) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from caliper_stream.errors import CaliperStreamError
+from caliper_stream.store import default_db_url, open_store, redact
+from caliper_stream.store.base import Store
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: $CALIPER_STREAM_DB, else sqlite:///caliper-stream.db)."),
+]
+
+out_console = Console()
+err_console = Console(stderr=True)
+
+deadletters_app = typer.Typer(help="Inspect and replay dead letters (input that was not stored as an event).", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+
+
+@contextmanager
+def _store(db: str | None, *, migrate: bool = True) -> Iterator[Store]:
+    """Open the store; turn expected failures into a message and exit status 2."""
+    url = default_db_url(db)
+    store: Store | None = None
+    try:
+        store = open_store(url, migrate=migrate)
+        yield store
+    except CaliperStreamError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        raise typer.Exit(2) from None
+    finally:
+        if store is not None:
+            store.close()
+
+
+class _EventRate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        events = int(task.fields.get("events", 0))
+        rate = events / task.elapsed if task.elapsed else 0.0
+        return Text(f"{events:,} events {rate:,.0f}/s")
+
+
+def import_(
+    paths: Annotated[list[str], typer.Argument(help="Files or directories (json, jsonl, gzip); - is stdin.")],
+    db: DbOpt = None,
+    strict: Annotated[bool, typer.Option(help="Dead-letter events that fail strict validation.")] = False,
+    chunk: Annotated[int, typer.Option(help="Events per transaction.")] = 2000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Store dumps in the database. Re-running is safe: nothing is stored twice."""
+    from caliper_stream.store.load import import_paths, total_bytes
+
+    with _store(db) as store:
+        total = total_bytes(paths)
+        started = time.perf_counter()
+        progress = Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            _EventRate(),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=quiet,
+        )
+        with progress:
+            task = progress.add_task("import", total=total or None, events=0)
+            summary = import_paths(
+                store,
+                paths,
+                chunk=chunk,
+                strict=strict,
+                progress=lambda done, s: progress.update(task, completed=done, events=s.events),
+            )
+            progress.update(task, completed=total, events=summary.events)
+        seconds = time.perf_counter() - started
+        r = summary.result
+        err_console.print(
+            f"{summary.files} file(s), {summary.bytes / 1e6:,.1f} MB, {summary.events:,} events in {seconds:,.1f}s "
+            f"({summary.bytes / 1e6 / seconds if seconds else 0:,.1f} MB/s, "
+            f"{summary.events / seconds if seconds else 0:,.0f} events/s)",
+            highlight=False,
+        )
+        out_console.print(
+            f"accepted {r.accepted:,}  duplicates {r.duplicates:,}  dead letters {r.dead_letters:,}"
+            + (f"  repaired {summary.repaired:,}" if summary.repaired else ""),
+            highlight=False,
+        )
+
+
+@contextmanager
+def _output(path: str) -> Iterator[BinaryIO]:
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    try:
+        fh = Path(path).open("wb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        err_console.print(f"[red]error:[/red] cannot write {path}: {exc.strerror}", highlight=False)
+        raise typer.Exit(2) from None
+    with fh:
+        yield fh
+
+
+def export(
+    db: DbOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, csv or parquet.")] = "jsonl",
+    what: Annotated[str, typer.Option(help="events (the raw events) or keydata (one flat record per event).")] = "events",
+    since: Annotated[str | None, typer.Option(help="eventTime from (inclusive), e.g. 2021-01-05.")] = None,
+    until: Annotated[str | None, typer.Option(help="eventTime before (exclusive).")] = None,
+    course: Annotated[str | None, typer.Option(help="Course number or course pk.")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="Event type term, e.g. AssessmentEvent.")] = None,
+    out: Annotated[str, typer.Option("--out", "-o", help="Output file; - is stdout.")] = "-",
+) -> None:
+    """Write stored events, streaming (memory stays bounded whatever the size).
+
+    jsonl events are one event per line, byte for byte as received, except events with line
+    breaks or raw control characters, which are rewritten onto one line (same JSON value)."""
+    from caliper_stream.formats import FORMATS
+    from caliper_stream.store.export import Filters
+    from caliper_stream.store.export import export as run_export
+
+    if fmt not in FORMATS:
+        err_console.print(f"[red]error:[/red] --format must be one of {', '.join(FORMATS)}", highlight=False)
+        raise typer.Exit(2)
+    if what not in ("events", "keydata"):
+        err_console.print("[red]error:[/red] --what must be events or keydata", highlight=False)
+        raise typer.Exit(2)
+    filters = Filters(since=since, until=until, course=course, type=type_)
+    with _store(db) as store, _output(out) as fh:
+        n = run_export(store, fh, fmt=fmt, what=what, filters=filters)  # type: ignore[arg-type]
+    if out != "-":
+        err_console.print(f"{n:,} events written to {out}", highlight=False)
+
+
+def _reason_text(reasons: list[msgspec.Struct]) -> str:
+    return "; ".join(str(r) for r in reasons)
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    db: DbOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include replayed dead letters.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    after: Annotated[int, typer.Option(help="Start after this id (paging).")] = 0,
+) -> None:
+    """Dead letters, oldest first."""
+    with _store(db) as store:
+        letters = store.list_dead_letters(limit, after_id=after, include_replayed=all_)
+    table = Table("id", "received", "source", "bytes", "reasons", "replayed")
+    for dl in letters:
+        table.add_row(
+            str(dl.id), dl.received_at, dl.source or "", str(len(dl.raw)), _reason_text(list(dl.reasons)), dl.replayed_at or ""
+        )
+    out_console.print(table)
+
+
+@deadletters_app.command("show")
+def deadletters_show(
+    id: Annotated[int, typer.Argument(help="Dead letter id.")],
+    db: DbOpt = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Write only the exact raw bytes to stdout.")] = False,
+) -> None:
+    """One dead letter: why it was refused and its bytes."""
+    with _store(db) as store:
+        dl = store.get_dead_letter(id)
+    if dl is None:
+        err_console.print(f"[red]error:[/red] no dead letter {id}", highlight=False)
+        raise typer.Exit(2)
+    if raw:
+        sys.stdout.buffer.write(dl.raw)
+        sys.stdout.buffer.flush()
+        return
+    out_console.print(f"id {dl.id}  source {dl.source}  received {dl.received_at}", highlight=False)
+    if dl.replayed_at:
+        out_console.print(f"replayed {dl.replayed_at}", highlight=False)
+    for reason in dl.reasons:
+        out_console.print(f"  {reason}", highlight=False, markup=False)
+    out_console.print(f"{len(dl.raw)} bytes:", highlight=False)
+    out_console.print(dl.raw.decode("utf-8", "replace"), highlight=False, markup=False)
+
+
+@deadletters_app.command("replay")
+def deadletters_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead letter ids (default: every pending one).")] = None,
+    db: DbOpt = None,
+    lenient: Annotated[
+        bool,
+        typer.Option(
+            "--lenient",
+            help="Accept what the endpoint accepts; by default replayed events must also pass strict validation.",
+        ),
+    ] = False,
+) -> None:
+    """Read dead letters again and move those that now read as events into the events table."""
+    from caliper_stream.store.replay import replay
+
+    with _store(db) as store:
+        outcomes = replay(store, ids or [], strict=not lenient)
+    moved = 0
+    for o in outcomes:
+        if o.ok:
+            moved += 1
+            out_console.print(
+                f"{o.id}: replayed ({o.result.accepted} accepted, {o.result.duplicates} duplicates)", highlight=False
+            )
+        else:
+            out_console.print(f"{o.id}: still refused: {_reason_text(list(o.reasons))}", highlight=False, markup=False)
+    out_console.print(f"{moved} of {len(outcomes)} dead letters replayed", highlight=False)
+    if any(o.missing for o in outcomes):
+        raise typer.Exit(2)
+
+
+def stats(
+    db: DbOpt = None,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """What the store holds: counts by source, type, action and day; newest event per source."""
+    with _store(db) as store:
+        s = store.stats()
+    if json:
+        sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(s)) + b"\n")
+        return
+    out_console.print(
+        f"{s.events:,} events, {s.dead_letters:,} dead letters ({s.dead_letters_pending:,} pending)", highlight=False
+    )
+    for title, counts in (("source", s.by_source), ("type", s.by_type), ("action", s.by_action), ("day", s.by_day)):
+        table = Table(title, "events", title=f"by {title}", title_justify="left")
+        for c in counts:
+            table.add_row(c.key or "—", f"{c.count:,}")
+        out_console.print(table)
+    newest = Table("source", "newest eventTime", "last received", title="newest", title_justify="left")
+    for n in s.newest:
+        newest.add_row(n.source or "—", n.event_time or "", n.received_at or "")
+    out_console.print(newest)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = None) -> None:
+    """Apply pending schema migrations (opening a store does this too)."""
+    with _store(db, migrate=False) as store:
+        applied = store.migrate()
+        version = store.schema_version()
+    where = redact(store.url)
+    if applied:
+        out_console.print(f"{where}: applied {', '.join(applied)} (schema version {version})", highlight=False)
+    else:
+        out_console.print(f"{where}: up to date (schema version {version})", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+    app.command("import")(import_)
+    app.command("export")(export)
+    app.command("stats")(stats)
+    app.add_typer(deadletters_app, name="deadletters")
+    app.add_typer(db_app, name="db")

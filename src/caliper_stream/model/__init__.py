@@ -1,0 +1,1 @@
+"""The schema as msgspec Structs: typed *views* of events decoded straight from raw bytes."""

@@ -1,0 +1,673 @@
+"""The one reader: any Caliper input as bytes in, events with their exact raw bytes out.
+
+Every source (an HTTP body, a file, stdin, a directory of dumps) goes through `read`, so a quirk
+in the *shape* of a payload is handled once. Shapes understood, detected from the bytes:
+
+- an envelope ``{sensor, sendTime, dataVersion?, data: [...]}``;
+- a bare event, or a JSON array of events and/or envelopes (Open edX's bulk form);
+- JSON Lines of any of these, and several JSON documents one after another;
+- gzip compression (by magic number, whatever the file name).
+
+Nothing is parsed deeper than needed to split events: each event is a `msgspec.Raw` slice of
+the input, so its bytes are exactly as received. Payloads that are not strict JSON but that
+Learn is known to send (raw control characters inside strings, U+00A0 used as indentation) are
+repaired for decoding only; the raw bytes stay untouched and the repair is reported as a warning.
+Input that cannot be read becomes a `RawEvent` with ``error`` set, never an exception, so that
+the caller can keep it as a dead letter.
+
+Memory: small inputs are read whole; larger streams are split on the fly (JSON Lines by line,
+anything else by a structural scanner), so a multi-GB dump needs memory for one event at a time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from caliper_stream.problems import Problem, error, join, warning
+
+#: Inputs up to this size are read into memory and split by msgspec (fast path).
+WHOLE_INPUT_LIMIT = 64 * 1024 * 1024
+#: One event (or one JSON Lines line) larger than this is refused rather than buffered.
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+#: How much of an oversized or unreadable piece is kept for the dead letter.
+KEEP_HEAD_BYTES = 64 * 1024
+
+_CHUNK = 1024 * 1024
+_WS = b" \t\r\n"
+_NBSP = b"\xc2\xa0"
+_BOM = b"\xef\xbb\xbf"
+
+
+class Envelope(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The envelope an event arrived in: who sent it, when, and which Caliper version it claims."""
+
+    sensor: Any = None
+    send_time: Any = None
+    data_version: Any = None
+    #: Properties other than the four the spec allows (kept so that nothing is lost).
+    extra: dict[str, Any] | None = None
+    #: Position of the envelope in the input (the n-th envelope), for error messages.
+    index: int = 0
+
+
+class RawEvent(msgspec.Struct, omit_defaults=True):
+    """One event as received: its exact bytes and where it sat in the input.
+
+    ``error`` is set when the piece could not be read as a JSON object at all; ``raw`` then holds
+    the unreadable bytes (or their first `KEEP_HEAD_BYTES` when oversized) for a dead letter.
+    ``text`` holds repaired bytes to decode instead of ``raw`` when the reader had to repair them.
+    """
+
+    index: int
+    path: str
+    raw: bytes
+    envelope: Envelope | None = None
+    source: str | None = None
+    line: int | None = None
+    text: bytes | None = None
+    warnings: tuple[Problem, ...] = ()
+    error: Problem | None = None
+
+    @property
+    def location(self) -> str:
+        """Human-readable position: file, line and JSON path."""
+        parts = [p for p in (self.source, f"line {self.line}" if self.line else None, self.path) if p]
+        return " ".join(parts)
+
+
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """An envelope with exactly the spec's properties, split in one pass (the common case)."""
+
+    data: list[msgspec.Raw]
+    sensor: Any = None
+    send_time: Any = None
+    data_version: Any = None
+
+
+_split_envelope = msgspec.json.Decoder(_Envelope)
+_split_any = msgspec.json.Decoder(list[msgspec.Raw] | dict[str, msgspec.Raw])
+_split_list = msgspec.json.Decoder(list[msgspec.Raw])
+_any = msgspec.json.Decoder()
+
+_ENVELOPE_KEYS = {"sensor", "sendTime", "dataVersion", "data"}
+
+
+def _describe(exc: BaseException) -> str:
+    """Turn a decoding exception into the message an operator reads."""
+    if isinstance(exc, RecursionError):
+        return "JSON is nested too deeply"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"invalid UTF-8 at byte {exc.start}"
+    text = str(exc)
+    if text == "Integer value out of range":
+        return "number too large"
+    return text or type(exc).__name__
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], data: bytes) -> tuple[Any, str | None]:
+    try:
+        return decoder.decode(data), None
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError) as exc:
+        return None, _describe(exc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Repairs for near-JSON that Learn is known to send
+
+
+_STRING_OR_NBSP = re.compile(rb'"(?:[^"\\]++|\\.)*+"|\xc2\xa0', re.DOTALL)
+_CONTROL = re.compile(rb"[\x00-\x1f]")
+
+
+def _escape_control(m: re.Match[bytes]) -> bytes:
+    return b"\\u%04x" % m.group()[0]
+
+
+def repair(data: bytes) -> tuple[bytes, list[str]]:
+    """Make Learn's near-JSON decodable: escape raw control characters inside strings and
+    turn U+00A0 used as whitespace outside strings into spaces. Returns the repaired bytes and
+    a note per kind of repair made (empty when nothing needed repair)."""
+    notes: set[str] = set()
+
+    def fix(m: re.Match[bytes]) -> bytes:
+        token = m.group()
+        if token == _NBSP:
+            notes.add("non-breaking spaces (U+00A0) used as whitespace")
+            return b"  "
+        if _CONTROL.search(token):
+            notes.add("raw control characters inside strings")
+            return _CONTROL.sub(_escape_control, token)
+        return token
+
+    fixed = _STRING_OR_NBSP.sub(fix, data)
+    return fixed, sorted(notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Splitting one JSON document (in memory)
+
+
+class _Reader:
+    """Splits documents into events, numbering events and envelopes across the whole input."""
+
+    def __init__(self, source: str | None) -> None:
+        self.source = source
+        self.events = 0
+        self.envelopes = 0
+        #: set while splitting input that msgspec refused: events are checked for repairs
+        self.repairing = False
+
+    def _event(self, path: str, raw: bytes, **kw: Any) -> RawEvent:
+        ev = RawEvent(index=self.events, path=path, raw=raw, source=self.source, **kw)
+        self.events += 1
+        if self.repairing:
+            fixed, notes = repair(raw)
+            if notes:
+                ev.text = fixed
+                ev.warnings = tuple(warning(path, f"repaired: {n}", ev.index) for n in notes)
+        return ev
+
+    def failure(self, path: str, raw: bytes, message: str, line: int | None = None) -> RawEvent:
+        head = raw[:KEEP_HEAD_BYTES]
+        ev = self._event(path, head, line=line)
+        ev.error = error(path, message, ev.index)
+        return ev
+
+    def document(self, data: bytes, line: int | None = None, prefix: str = "") -> Iterator[RawEvent]:
+        """Yield the events of one complete JSON document."""
+        top, problem = _decode(_split_any, data)
+        if problem is None:
+            yield from self._split(top, data, line, prefix, None)
+            return
+        fixed, notes = repair(data)
+        if notes:
+            top, again = _decode(_split_any, fixed)
+            if again is None:
+                yield from self._split(top, data, line, prefix, notes)
+                return
+        if problem.startswith("Expected `"):
+            problem = "not a Caliper payload: expected a JSON object or array"
+        yield self.failure(prefix, data, f"not readable as JSON: {problem}", line)
+
+    def _split(
+        self,
+        top: list[msgspec.Raw] | dict[str, msgspec.Raw],
+        data: bytes,
+        line: int | None,
+        prefix: str,
+        notes: list[str] | None,
+    ) -> Iterator[RawEvent]:
+        if notes:
+            # Repaired input: find the original bytes of each piece with the scanner, which
+            # tolerates what msgspec refused, and decode each piece from its repaired copy.
+            yield from self._split_repaired(data, line, prefix, notes)
+            return
+        if isinstance(top, dict):
+            yield from self._object(top, bytes(data).strip(_WS), line, prefix)
+            return
+        if not top:
+            yield self.failure(prefix, data, "empty array: no events", line)
+        for i, item in enumerate(top):
+            raw = bytes(item)
+            path = join(prefix, i)
+            if raw[:1] == b"{":
+                members, _ = _decode(_split_any, raw)
+                if isinstance(members, dict):
+                    yield from self._object(members, raw, line, path)
+                    continue
+            yield self.failure(path, raw, "not a Caliper event: expected a JSON object", line)
+
+    def _object(
+        self, members: dict[str, msgspec.Raw], raw: bytes, line: int | None, path: str
+    ) -> Iterator[RawEvent]:
+        if "data" not in members:
+            yield self._event(path, raw, line=line)
+            return
+        envelope = self._envelope({k: v for k, v in members.items() if k != "data"})
+        items, problem = _decode(_split_list, members["data"])
+        data_path = join(path, "data")
+        if problem is not None:
+            yield self.failure(data_path, bytes(members["data"]), f"envelope data must be an array: {problem}", line)
+            return
+        if not items:
+            yield self.failure(data_path, raw, "envelope holds no events (empty data array)", line)
+        for i, item in enumerate(items):
+            item_raw = bytes(item)
+            ev_path = join(data_path, i)
+            if item_raw[:1] != b"{":
+                yield self.failure(ev_path, item_raw, "not a Caliper event: expected a JSON object", line)
+                continue
+            yield self._event(ev_path, item_raw, envelope=envelope, line=line)
+
+    def _data(self, split: _Envelope, raw: bytes) -> Iterator[RawEvent]:
+        """The events of an envelope that has exactly the spec's four properties."""
+        envelope = Envelope(split.sensor, split.send_time, split.data_version, None, self.envelopes)
+        self.envelopes += 1
+        if not split.data:
+            yield self.failure("data", raw, "envelope holds no events (empty data array)")
+        index = self.events
+        source = self.source
+        for i, item in enumerate(split.data):
+            item_raw = bytes(item)
+            if item_raw[:1] != b"{":
+                self.events = index
+                yield self.failure(f"data[{i}]", item_raw, "not a Caliper event: expected a JSON object")
+                index = self.events
+                continue
+            yield RawEvent(index, f"data[{i}]", item_raw, envelope, source)
+            index += 1
+            self.events = index
+
+    def _envelope(self, members: dict[str, Any]) -> Envelope:
+        values = {k: _decode(_any, v)[0] if isinstance(v, msgspec.Raw) else v for k, v in members.items()}
+        extra = {k: v for k, v in values.items() if k not in _ENVELOPE_KEYS}
+        env = Envelope(
+            sensor=values.get("sensor"),
+            send_time=values.get("sendTime"),
+            data_version=values.get("dataVersion"),
+            extra=extra or None,
+            index=self.envelopes,
+        )
+        self.envelopes += 1
+        return env
+
+    def _split_repaired(
+        self, data: bytes, line: int | None, prefix: str, notes: list[str]
+    ) -> Iterator[RawEvent]:
+        scanner = _Scanner(self, prefix, line)
+        was, self.repairing = self.repairing, True
+        try:
+            yield from scanner.feed(data, final=True)
+        finally:
+            self.repairing = was
+
+    def _piece(self, raw: bytes, line: int | None, path: str) -> Iterator[RawEvent]:
+        """A top-level object that the scanner found to be a bare event."""
+        yield self._event(path, raw, line=line)
+
+
+# ---------------------------------------------------------------------------------------------
+# Splitting a stream too large to hold, or too broken for msgspec (structural scanner)
+
+_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}:,"]', re.DOTALL)
+_STRING_BODY = re.compile(rb'(?:[^"\\]++|\\.)*+', re.DOTALL)
+
+
+class _Scanner:
+    """Splits concatenated JSON documents into events without holding more than one event.
+
+    It visits only structural characters (a string is skipped whole by one regex match), so it
+    is slower than msgspec; it serves inputs too big to hold and inputs msgspec refused. A
+    top-level array yields its elements (each read again as a document: it may be an envelope);
+    a top-level object is a bare event unless it has a ``data`` array, whose elements are then
+    yielded one by one with the envelope built from the members seen before ``data``.
+    """
+
+    def __init__(self, reader: _Reader, prefix: str, line: int | None) -> None:
+        self.reader = reader
+        self.prefix = prefix
+        self.line = line
+        self.buf = b""
+        self.base = 0  # stream offset of buf[0]
+        self.pos = 0  # next index of buf to scan
+        self.stack: list[bytes] = []
+        self.docs = 0
+        self.piece: int | None = None  # stream offset where the current piece starts
+        self.piece_path = ""
+        self.oversized = False
+        self.expect_key = False
+        self.key: bytes | None = None
+        self.data_next = False  # the next value opened at depth 1 is the envelope's data
+        self.in_string = False  # skipping the rest of an oversized string
+        self.in_data = False
+        self.header: dict[str, Any] = {}
+        self.envelope: Envelope | None = None
+        self.count = 0  # pieces in the current container
+
+    def feed(self, chunk: bytes, final: bool = False) -> Iterator[RawEvent]:
+        self.buf += chunk
+        buf, pos = self.buf, self.pos
+        while True:
+            if self.in_string:
+                # inside a string too long to hold: skip to its closing quote
+                body = _STRING_BODY.match(buf, pos)
+                end = body.end() if body else pos
+                if end < len(buf) and buf[end : end + 1] == b'"':
+                    pos, self.in_string = end + 1, False
+                    continue
+                pos = end
+                break
+            m = _TOKEN.search(buf, pos)
+            if m is None:
+                pos = len(buf)
+                break
+            tok = m.group()
+            if tok == b'"' and not final:
+                if len(buf) - m.start() <= MAX_EVENT_BYTES:
+                    pos = m.start()  # an unterminated string: wait for more bytes
+                    break
+                self.in_string, pos = True, m.end()
+                if self.piece is not None:
+                    self.oversized = True
+                continue
+            pos = m.end()
+            yield from self._token(tok, m.start() + self.base, m.end() + self.base)
+        self.pos = pos
+        self._trim()
+        if final and (self.stack or self.in_string):
+            yield self.reader.failure(
+                self._doc_prefix(), self.buf[:KEEP_HEAD_BYTES], "truncated JSON: input ended inside a value", self.line
+            )
+            self.stack.clear()
+
+    def _trim(self) -> None:
+        """Forget scanned bytes no piece needs; keep only the head of an oversized piece."""
+        if self.piece is None:
+            cut = self.pos
+        else:
+            start = self.piece - self.base
+            if len(self.buf) - start > MAX_EVENT_BYTES:
+                self.oversized = True
+            if self.oversized:
+                head = self.buf[start : start + KEEP_HEAD_BYTES]
+                self.buf = head + self.buf[self.pos :]
+                self.base += self.pos - len(head)
+                self.piece = self.base
+                self.pos = len(head)
+                return
+            cut = start
+        if cut > 0:
+            self.base += cut
+            self.buf = self.buf[cut:]
+            self.pos -= cut
+
+    def _doc_prefix(self) -> str:
+        return self.prefix if self.docs <= 1 else join(self.prefix, f"document[{self.docs - 1}]")
+
+    def _begin(self, offset: int, path: str) -> None:
+        self.piece, self.piece_path, self.oversized = offset, path, False
+
+    def _take(self, end: int) -> tuple[bytes, bool]:
+        """The bytes of the piece ending at stream offset `end`, and whether it was oversized
+        (then only its head is left)."""
+        assert self.piece is not None
+        start = self.piece - self.base
+        raw = self.buf[start : end - self.base]
+        self.piece = None
+        return (raw[:KEEP_HEAD_BYTES], True) if self.oversized else (raw, False)
+
+    def _token(self, tok: bytes, start: int, end: int) -> Iterator[RawEvent]:
+        depth = len(self.stack)
+        c = tok[:1]
+        if c in b"[{" and len(c) == 1:
+            if depth == 0:
+                self.docs += 1
+                self.header, self.envelope, self.count, self.in_data = {}, None, 0, False
+                if c == b"{":
+                    self._begin(start, self._doc_prefix())  # a bare event, unless it has data
+            elif depth == 1 and self.stack[0] == b"[":
+                self._begin(start, join(self._doc_prefix(), self.count))
+                self.count += 1
+            elif depth == 1 and self.data_next and c == b"[":
+                self.piece, self.in_data, self.count = None, True, 0  # the document is an envelope
+                self.envelope = self.reader._envelope(dict(self.header))
+            elif depth == 2 and self.in_data:
+                self._begin(start, join(join(self._doc_prefix(), "data"), self.count))
+                self.count += 1
+            if depth == 1:
+                self.data_next = False
+            self.stack.append(c)
+            self.expect_key = c == b"{"
+            return
+        if c in b"]}" and len(c) == 1:
+            if not self.stack:
+                yield self.reader.failure(self._doc_prefix(), tok, "not JSON: unbalanced bracket", self.line)
+                return
+            self.stack.pop()
+            depth = len(self.stack)
+            if self.piece is not None and (
+                depth == 0 or (depth == 1 and self.stack[0] == b"[") or (depth == 2 and self.in_data)
+            ):
+                path = self.piece_path
+                raw, oversized = self._take(end)
+                if oversized:
+                    yield self.reader.failure(path, raw, f"event larger than {MAX_EVENT_BYTES} bytes", self.line)
+                elif depth == 2:
+                    yield self.reader._event(path, raw, envelope=self.envelope, line=self.line)
+                elif depth == 1:
+                    yield from self.reader.document(raw, self.line, path)
+                else:
+                    yield from self.reader._piece(raw, self.line, path)
+            if depth == 1 and self.in_data:
+                self.in_data = False
+                if self.count == 0:
+                    yield self.reader.failure(join(self._doc_prefix(), "data"), b"", "envelope holds no events (empty data array)", self.line)
+            if depth == 0 and c == b"]" and self.count == 0:
+                yield self.reader.failure(self._doc_prefix(), b"[]", "empty array: no events", self.line)
+            return
+        if c == b":":
+            self.expect_key = False
+            self.data_next = depth == 1 and self.stack[0] == b"{" and self.key == b"data"
+            return
+        if c == b",":
+            self.expect_key = bool(self.stack) and self.stack[-1] == b"{"
+            return
+        # a string
+        if depth == 1 and self.stack[0] == b"{":
+            if self.expect_key:
+                self.key = tok[1:-1]
+            elif self.key is not None and self.piece is not None:
+                self.header[self.key.decode("utf-8", "replace")] = _decode(_any, repair(tok)[0])[0]
+        elif depth == 0:
+            yield self.reader.failure(self._doc_prefix(), tok[:KEEP_HEAD_BYTES], "not a Caliper payload: a bare JSON string", self.line)
+
+
+def _scan_stream(reader: _Reader, chunks: Iterable[bytes]) -> Iterator[RawEvent]:
+    scanner = _Scanner(reader, "", None)
+    reader.repairing = True  # nothing here was checked by msgspec yet
+    empty = True
+    for chunk in chunks:
+        if empty and chunk.strip(_WS):
+            empty = False
+        yield from scanner.feed(chunk)
+    yield from scanner.feed(b"", final=True)
+    if empty:
+        yield reader.failure("", b"", "empty input: no JSON document")
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+
+
+def read_bytes(data: bytes, source: str | None = None) -> Iterator[RawEvent]:
+    """Yield the events of an input held in memory (an HTTP body, a small file)."""
+    reader = _Reader(source)
+    data = bytes(data)
+    if data[:2] == b"\x1f\x8b":
+        yield from read_stream(io.BytesIO(data), source)
+        return
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    body = data.strip(_WS)
+    if not body:
+        yield reader.failure("", b"", "empty input: no JSON document")
+        return
+    if body[:1] == b"{":
+        try:
+            envelope = _split_envelope.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError):
+            pass
+        else:
+            yield from reader._data(envelope, body)
+            return
+    top, problem = _decode(_split_any, body)
+    if problem is None:
+        yield from reader._split(top, body, None, "", None)
+        return
+    lines = body.split(b"\n")
+    if len(lines) > 1 and _is_document(lines[0]):
+        yield from _read_lines(reader, iter(lines))
+        return
+    yield from reader.document(body)
+
+
+def _is_document(line: bytes) -> bool:
+    line = line.strip(_WS)
+    return bool(line) and _decode(_split_any, line)[1] is None
+
+
+def _read_lines(reader: _Reader, lines: Iterator[bytes]) -> Iterator[RawEvent]:
+    """JSON Lines: each non-blank line is a document of its own."""
+    for number, line in enumerate(lines, start=1):
+        if len(line) > MAX_EVENT_BYTES:
+            yield reader.failure("", line, f"line longer than {MAX_EVENT_BYTES} bytes", number)
+            continue
+        line = line.strip(_WS)
+        if line:
+            yield from reader.document(line, number)
+
+
+def _bounded_lines(stream: IO[bytes], first: bytes) -> Iterator[bytes]:
+    """Lines of a stream, where a line longer than `MAX_EVENT_BYTES` comes back as its head
+    followed by a marker byte count instead of the whole line (never held in memory).
+
+    Lines are sliced off the buffer by offset: re-slicing the rest of a 64 MB head after every
+    line would copy it once per line (quadratic)."""
+    buf, pos = first, 0
+    while True:
+        nl = buf.find(b"\n", pos)
+        if nl >= 0:
+            yield buf[pos:nl]
+            pos = nl + 1
+            continue
+        rest = buf[pos:]
+        more = stream.read(_CHUNK)
+        if not more:
+            if rest:
+                yield rest
+            return
+        if len(rest) > MAX_EVENT_BYTES:
+            # oversized line: keep the head, skip to the next newline
+            head = rest[: MAX_EVENT_BYTES + 1]
+            buf = more
+            while (nl := buf.find(b"\n")) < 0:
+                buf = stream.read(_CHUNK)
+                if not buf:
+                    yield head
+                    return
+            yield head
+            pos = nl + 1
+            continue
+        buf, pos = rest + more, 0
+
+
+def read_stream(stream: IO[bytes], source: str | None = None) -> Iterator[RawEvent]:
+    """Yield the events of a binary stream (stdin, an open file), gzip or not."""
+    magic = stream.read(2)
+    if magic == b"\x1f\x8b":
+        stream = gzip.GzipFile(fileobj=_Prepend(magic, stream), mode="rb")  # type: ignore[assignment]
+        magic = b""
+    try:
+        head = magic + stream.read(WHOLE_INPUT_LIMIT + 1 - len(magic))
+    except (OSError, EOFError) as exc:
+        raise_read_error(source, exc)
+    if len(head) <= WHOLE_INPUT_LIMIT:
+        yield from read_bytes(head, source)
+        return
+    reader = _Reader(source)
+    if head.startswith(_BOM):
+        head = head[len(_BOM) :]
+    nl = head.find(b"\n")
+    if 0 <= nl <= MAX_EVENT_BYTES and _is_document(head[:nl]):
+        yield from _read_lines(reader, _bounded_lines(stream, head))
+        return
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        while True:
+            try:
+                chunk = stream.read(_CHUNK)
+            except (OSError, EOFError) as exc:
+                raise_read_error(source, exc)
+            if not chunk:
+                return
+            yield chunk
+
+    yield from _scan_stream(reader, chunks())
+
+
+def raise_read_error(source: str | None, exc: BaseException) -> Any:
+    from caliper_stream.errors import ReadError
+
+    raise ReadError(f"{source or 'input'}: cannot read: {exc}") from exc
+
+
+class _Prepend(io.RawIOBase):
+    """A stream with some bytes already read put back in front."""
+
+    def __init__(self, first: bytes, rest: IO[bytes]) -> None:
+        self.first = first
+        self.rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self.first:
+            n = min(len(b), len(self.first))
+            b[:n] = self.first[:n]
+            self.first = self.first[n:]
+            return n
+        data = self.rest.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".gz", ".txt")
+
+
+def input_files(path: Path) -> list[Path]:
+    """The files a path names: itself, or the Caliper dumps found under a directory."""
+    if path.is_dir():
+        return sorted(
+            p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(INPUT_SUFFIXES)
+        )
+    return [path]
+
+
+def read_path(path: str | os.PathLike[str]) -> Iterator[RawEvent]:
+    """Yield the events of a file, or of every dump under a directory (``-`` is stdin)."""
+    import sys
+
+    if str(path) == "-":
+        yield from read_stream(sys.stdin.buffer, "-")
+        return
+    p = Path(path)
+    if not p.exists():
+        from caliper_stream.errors import ReadError
+
+        raise ReadError(f"{p}: no such file or directory")
+    for f in input_files(p):
+        try:
+            fh = f.open("rb")
+        except OSError as exc:
+            raise_read_error(str(f), exc)
+        with fh:
+            yield from read_stream(fh, str(f))
+
+
+def read(source: bytes | bytearray | memoryview | IO[bytes] | str | os.PathLike[str]) -> Iterator[RawEvent]:
+    """Yield every event of `source`: bytes, a binary stream, or a path (file or directory)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return read_bytes(bytes(source))
+    if isinstance(source, str | os.PathLike):
+        return read_path(source)
+    return read_stream(source)

@@ -1,0 +1,105 @@
+"""The HTTP server Learn posts its Caliper stream to.
+
+`create_app` builds one Starlette app around one store and one group-commit writer; there is
+no module-level app, so tests and ``serve --workers N`` each get their own (N workers are N
+processes, each with its own writer: right for PostgreSQL, refused for SQLite where one
+process with one writer already groups every concurrent request into one commit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from caliper_stream.server.access import AccessLog
+from caliper_stream.server.auth import KeyRing
+from caliper_stream.server.health import Health
+from caliper_stream.server.ingest import IngestEndpoint
+from caliper_stream.server.metrics import Metrics
+from caliper_stream.server.openapi import describe
+from caliper_stream.server.problems import problem
+from caliper_stream.server.settings import SETTINGS_ENV, Settings
+from caliper_stream.server.storage import BatchWriter, WriterProcess
+from caliper_stream.store.base import Store
+from caliper_stream.store.writer import Writer
+
+__all__ = ["SETTINGS_ENV", "Settings", "app_from_env", "create_app", "store_options"]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return problem("method-not-allowed", f"{request.method} is not allowed on {request.url.path}")
+    return problem("not-found", f"no route {request.url.path}")
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    # The traceback goes to the server's stderr (uvicorn logs it); the client gets a problem.
+    return problem("internal", "unexpected server error; see the server log")
+
+
+def create_app(settings: Settings, store: Store, *, close_store: bool = False) -> Starlette:
+    """The app for `store`; its lifespan starts and drains the writer (and closes the store
+    when `close_store`)."""
+    metrics = Metrics()
+    writer: BatchWriter
+    if settings.use_writer_process:
+        writer = WriterProcess(store.url, store_options(settings), on_commit=metrics.commit)
+    else:
+        writer = Writer(store, on_commit=metrics.commit)
+    keys = KeyRing(store, settings.key_cache_seconds)
+    endpoint = IngestEndpoint(settings, writer, keys, metrics)
+    health = Health(store, writer, metrics, describe(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await writer.start()
+        try:
+            yield
+        finally:
+            await writer.stop()
+            if close_store:
+                store.close()
+
+    routes = [
+        Route(settings.path, endpoint.post, methods=["POST"]),
+        Route(settings.path, endpoint.config, methods=["GET"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", health.metrics_route, methods=["GET"]),
+        Route("/openapi.json", health.openapi_route, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(AccessLog, metrics=metrics)],
+        exception_handlers={HTTPException: _http_error, Exception: _crash},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.writer = writer
+    app.state.metrics = metrics
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``serve --workers N``: each worker process opens its own store and writer."""
+    from caliper_stream.store import open_store
+
+    settings = Settings.from_env()
+    return create_app(settings, open_store(settings.db, **store_options(settings)), close_store=True)
+
+
+def store_options(settings: Settings) -> dict[str, Any]:
+    """Backend options the settings imply (durability is a SQLite setting; PostgreSQL commits
+    are durable per its server configuration)."""
+    if settings.sqlite:
+        return {"durability": settings.durability}
+    return {}

@@ -1,0 +1,187 @@
+"""The endpoint Learn posts to: ``POST`` stores a payload, ``GET`` answers the 1.2 config request.
+
+A request is answered 2xx only after every one of its events is committed, as an event or as
+a dead letter. The body goes through the same reader and `ingest.prepare` as every other
+input, so an event that is not storable becomes a dead letter and never costs its batch. A
+body that is not a Caliper payload at all (or that declares an unknown ``dataVersion``) is
+kept whole as one dead letter *before* it is refused, so nothing a sensor sent is ever lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import msgspec
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from caliper_stream.errors import StoreUnavailable
+from caliper_stream.ingest import Batch
+from caliper_stream.server.auth import KeyRing, key_from_header
+from caliper_stream.server.metrics import Metrics
+from caliper_stream.server.payload import Parsed, TooLarge, parse
+from caliper_stream.server.problems import problem
+from caliper_stream.server.settings import Settings
+from caliper_stream.server.storage import BatchWriter
+from caliper_stream.store.base import WriteResult
+from caliper_stream.vocab import CONTEXTS
+
+#: Media types read as Caliper JSON (any ``+json`` suffix too); gzip is detected from the bytes.
+JSON_TYPES = frozenset(
+    {
+        "application/json",
+        "application/ld+json",
+        "application/x-ndjson",
+        "application/ndjson",
+        "application/jsonl",
+        "application/x-jsonlines",
+        "application/gzip",
+        "application/x-gzip",
+    }
+)
+ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip"})
+#: Bodies up to this size are parsed on the event loop (a 100-event envelope takes ~3 ms);
+#: larger ones, and gzip, in a thread so that small requests and health checks are not held up.
+INLINE_BYTES = 1024 * 1024
+#: How many rejection reasons a summary lists.
+SUMMARY_PROBLEMS = 20
+
+_encode = msgspec.json.Encoder().encode
+
+
+def media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def wants_summary(request: Request) -> bool:
+    """``Prefer: return=representation`` (RFC 7240) or ``?summary=1`` asks for the counts."""
+    if request.query_params.get("summary", "").lower() in ("1", "true", "yes"):
+        return True
+    prefer = request.headers.get("prefer", "")
+    return any(p.strip().lower() == "return=representation" for p in prefer.replace(";", ",").split(","))
+
+
+class IngestEndpoint:
+    """``POST``/``GET`` on the configured path."""
+
+    def __init__(self, settings: Settings, writer: BatchWriter, keys: KeyRing, metrics: Metrics) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.keys = keys
+        self.metrics = metrics
+        self.pending = 0  # events parsed and not yet committed: the overload signal
+
+    async def _authenticate(self, request: Request) -> str | Response:
+        key = key_from_header(request.headers.get("authorization"))
+        try:
+            name = await self.keys.name_of(key)
+        except StoreUnavailable as exc:
+            return problem("unavailable", f"cannot read API keys: {exc}", retry_after=self.settings.retry_after)
+        if name is None:
+            why = "no Authorization header" if key is None else "unknown or revoked API key"
+            return problem("unauthorized", f"{why}; send 'Authorization: Bearer <key>' or 'Authorization: <key>'")
+        return name
+
+    async def config(self, request: Request) -> Response:
+        """The Caliper 1.2 configuration request (same auth as POST)."""
+        who = await self._authenticate(request)
+        if isinstance(who, Response):
+            return who
+        body = {
+            "caliperMaximumPayloadSize": self.settings.max_bytes // 1024,
+            "caliperSupportedVersions": list(CONTEXTS.values()),
+            "caliperSupportedExtensions": {},
+        }
+        return Response(_encode(body), media_type="application/json")
+
+    async def _body(self, request: Request) -> bytes:
+        limit = self.settings.max_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            raise TooLarge(f"Content-Length {int(declared)} exceeds the limit of {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def post(self, request: Request) -> Response:
+        log: dict[str, Any] = request.scope.setdefault("caliper.log", {})
+        who = await self._authenticate(request)
+        if isinstance(who, Response):
+            return who
+        source = log["source"] = who
+        ctype = media_type(request.headers.get("content-type"))
+        if ctype and ctype not in JSON_TYPES and not ctype.endswith("+json"):
+            return problem("unsupported-media-type", f"Content-Type {ctype!r} is not JSON; send application/json")
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        if encoding not in ENCODINGS:
+            return problem("unsupported-media-type", f"Content-Encoding {encoding!r} is not supported; use gzip or none")
+        if self.pending > self.settings.overload_events:
+            return problem(
+                "overloaded",
+                f"{self.pending} events are waiting to be stored; retry later",
+                retry_after=self.settings.retry_after,
+            )
+        try:
+            body = await self._body(request)
+            log["bytes"] = len(body)
+            limit = self.settings.max_inflated_bytes
+            if len(body) <= INLINE_BYTES and body[:2] != b"\x1f\x8b":
+                parsed = parse(body, source, limit)
+            else:
+                parsed = await asyncio.to_thread(parse, body, source, limit)
+        except TooLarge as exc:
+            return problem("too-large", str(exc), max_bytes=self.settings.max_bytes)
+        except ClientDisconnect:
+            return problem("incomplete", "the client went away before sending the whole body; nothing stored")
+        return await self._store(request, parsed, source, log)
+
+    async def _store(self, request: Request, parsed: Parsed, source: str, log: dict[str, Any]) -> Response:
+        batch = parsed.batch
+        size = len(batch)
+        self.pending += size
+        self.metrics.pending.set(self.pending)
+        started = time.perf_counter()
+        try:
+            result = await self.writer.write(batch)
+        except StoreUnavailable as exc:
+            return problem(
+                "unavailable",
+                f"the database could not commit this request ({exc}); retry later: events that were"
+                " stored after all are then answered as duplicates",
+                retry_after=self.settings.retry_after,
+            )
+        finally:
+            self.pending -= size
+            self.metrics.pending.set(self.pending)
+        self.metrics.write_wait.observe(time.perf_counter() - started)
+        self.metrics.request_events.observe(size)
+        self.metrics.outcome(source, parsed.row_types, parsed.rejected_types, result.accepted)
+        log.update(accepted=result.accepted, duplicates=result.duplicates, rejected=len(batch.dead_letters))
+        if parsed.refusal is not None:
+            return problem(parsed.refusal, parsed.detail + " (kept as a dead letter)")
+        if wants_summary(request):
+            return Response(
+                _encode(_summary(result, batch)),
+                media_type="application/json",
+                headers={"Preference-Applied": "return=representation"},
+            )
+        return Response(b"", status_code=200)
+
+
+def _summary(result: WriteResult, batch: Batch) -> dict[str, Any]:
+    reasons = [str(r) for dl in batch.dead_letters for r in dl.reasons]
+    out: dict[str, Any] = {
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": len(batch.dead_letters),
+    }
+    if reasons:
+        out["problems"] = reasons[:SUMMARY_PROBLEMS]
+    return out

@@ -1,0 +1,95 @@
+"""Prometheus metrics, in a registry of the app's own (two apps in one process never mix).
+
+Event outcomes are labelled by source (the API key's name) and canonical type. The split of a
+request's events between ``accepted`` and ``duplicate`` per type is exact whenever a request's
+events are all new or all already stored (a retry); a request mixing both is split in order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from caliper_stream.store.writer import CommitInfo
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+_LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_SIZES = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000)
+
+
+class Metrics:
+    """The server's metrics; `render` is the ``/metrics`` body."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "caliper_http_requests", "HTTP requests answered, by method and status.", ["method", "status"], registry=r
+        )
+        self.request_seconds = Histogram(
+            "caliper_http_request_seconds", "Time from request start to response.", ["method"], buckets=_LATENCY, registry=r
+        )
+        self.events = Counter(
+            "caliper_events",
+            "Events received, by source, canonical type and outcome (accepted, duplicate, rejected).",
+            ["source", "type", "outcome"],
+            registry=r,
+        )
+        self.request_events = Histogram(
+            "caliper_request_events", "Events (and dead letters) per request.", buckets=_SIZES, registry=r
+        )
+        self.write_wait = Histogram(
+            "caliper_write_wait_seconds", "Time a request waited for the commit holding its events.",
+            buckets=_LATENCY, registry=r,
+        )
+        self.commit_rows = Histogram(
+            "caliper_commit_rows", "Rows (events and dead letters) per database transaction (group commit).",
+            buckets=_SIZES, registry=r,
+        )
+        self.commit_seconds = Histogram(
+            "caliper_commit_seconds", "Duration of one database transaction, commit included.",
+            buckets=_LATENCY, registry=r,
+        )
+        self.pending = Gauge(
+            "caliper_pending_events", "Events received and not yet committed (the 429 threshold applies to this).",
+            registry=r,
+        )
+        self.commit_failures = Counter(
+            "caliper_commit_failures", "Database transactions that failed (nothing of theirs was stored).", registry=r
+        )
+
+    def request(self, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, str(status)).inc()
+        self.request_seconds.labels(method).observe(seconds)
+
+    def outcome(self, source: str, row_types: list[str], rejected_types: list[str], accepted: int) -> None:
+        """Count a committed request: the first `accepted` new rows by type, the rest as duplicates."""
+        accepted_by_type: Tally[str] = Tally()
+        duplicate_by_type: Tally[str] = Tally()
+        if accepted == len(row_types):
+            accepted_by_type.update(row_types)
+        elif accepted == 0:
+            duplicate_by_type.update(row_types)
+        else:
+            accepted_by_type.update(row_types[:accepted])
+            duplicate_by_type.update(row_types[accepted:])
+        for outcome, tally in (
+            ("accepted", accepted_by_type),
+            ("duplicate", duplicate_by_type),
+            ("rejected", Tally(rejected_types)),
+        ):
+            for type_, n in tally.items():
+                self.events.labels(source, type_, outcome).inc(n)
+
+    def commit(self, info: CommitInfo) -> None:
+        """Writer hook (called on the writer thread; prometheus-client is thread-safe)."""
+        self.commit_rows.observe(info.rows)
+        self.commit_seconds.observe(info.seconds)
+        if not info.ok:
+            self.commit_failures.inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,74 @@
+"""The server's settings: one frozen value built by the CLI and handed to `create_app`.
+
+It is a msgspec Struct so that ``serve --workers N`` can pass it to each worker process as
+JSON in an environment variable (uvicorn starts workers from an import string, not an object).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import msgspec
+
+Durability = Literal["normal", "full"]
+
+#: Environment variable carrying the JSON settings to worker processes.
+SETTINGS_ENV = "CALIPER_STREAM_SERVER_SETTINGS"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the HTTP layer needs to know; defaults suit one Learn site on one machine."""
+
+    #: Database URL (``sqlite:///path`` or ``postgresql://…``).
+    db: str
+    #: Where Learn posts (the "Service URL" path); GET on it answers the configuration request.
+    path: str = "/caliper"
+    #: Largest request body accepted, in bytes as received (compressed or not). Advertised to
+    #: Caliper 1.2 sensors as ``caliperMaximumPayloadSize`` (KB).
+    max_bytes: int = 16 * 1024 * 1024
+    #: Largest body once gzip is undone: bounds what a small compressed body can expand to.
+    max_inflated_bytes: int = 128 * 1024 * 1024
+    #: ``full`` makes every commit survive power loss (fsync per commit); ``normal`` survives a
+    #: process crash, which is what a killed server needs, at a fraction of the fsyncs.
+    durability: Durability = "normal"
+    #: Events received but not yet committed above which new requests get 429.
+    overload_events: int = 50_000
+    #: Seconds a client is told to wait (``Retry-After``) on 429 and 503.
+    retry_after: int = 5
+    #: Seconds an API key lookup is cached; 0 looks every request up (revocation is then
+    #: immediate, otherwise it takes effect within this time).
+    key_cache_seconds: float = 1.0
+    #: Run the store writer in a child process (see `caliper_stream.server.storage`); None:
+    #: yes for SQLite, whose writer needs the GIL for every row, no for PostgreSQL.
+    writer_process: bool | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise ValueError(f"path must start with '/': {self.path!r}")
+        if self.max_bytes <= 0 or self.max_inflated_bytes <= 0:
+            raise ValueError("size limits must be positive")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+
+    @property
+    def sqlite(self) -> bool:
+        return self.db.split(":", 1)[0].lower() == "sqlite"
+
+    @property
+    def use_writer_process(self) -> bool:
+        return self.sqlite if self.writer_process is None else self.writer_process
+
+    def to_env(self) -> str:
+        return msgspec.json.encode(self).decode()
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """The settings the parent ``serve`` process put in the environment."""
+        raw = os.environ.get(SETTINGS_ENV)
+        if not raw:
+            raise RuntimeError(f"{SETTINGS_ENV} is not set; start workers with `caliper-stream serve`")
+        return msgspec.json.decode(raw, type=cls)

@@ -1,0 +1,178 @@
+"""A deterministic Learn site for a simulated term: courses, people, enrolments, coursework.
+
+Everything is drawn from the caller's ``random.Random``, so one seed gives one site. Sizes:
+
+- ``students`` people at the site; each takes ``min(courses, 1 + Binomial(3, 0.5))`` courses
+  (so about 2.5 on average), and every course gets at least one student.
+- one instructor per course; 10–30 content items, 1–3 LTI tools and 1–2 forums per course;
+  30 % of courses are in the Original course view (they also have a blog and a wiki).
+- an assignment due every 7 days from day 5, a test (5–12 questions) every 14 days from day 4,
+  one group assignment (groups of 3–4) due at mid-term, and a participation column graded by
+  hand; due times are 23:59 local.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from caliper_stream.sensor.builders import Course, CourseGroup, GradableItem, Question, User, ts
+
+#: Learn question types and how often a test uses them.
+QUESTION_TYPES = (
+    ("MultipleChoice", 40),
+    ("TrueFalse", 20),
+    ("MultipleAnswer", 15),
+    ("FillInTheBlank", 10),
+    ("Matching", 5),
+    ("ShortAnswer", 5),
+    ("Essay", 5),
+)
+SUBJECTS = ("BIO", "CHEM", "HIST", "MATH", "PHYS", "ECON", "ENG", "PSY", "CS", "ART")
+LTI_TOOLS = (
+    ("https://lti.kaltura.example.com/launch", "Kaltura Media"),
+    ("https://turnitin.example.com/lti/launch", "Turnitin"),
+    ("https://mcgrawhill.example.com/lti/launch", "Connect"),
+    ("https://zoom.example.com/lti/launch", "Zoom"),
+)
+
+
+class Test(msgspec.Struct, frozen=True):
+    item: GradableItem
+    questions: tuple[Question, ...]
+    day: int
+
+
+class Assignment(msgspec.Struct, frozen=True):
+    item: GradableItem
+    day: int  # the due day (0-based day of term)
+
+
+class Forum(msgspec.Struct, frozen=True):
+    pk: str
+    content_pk: str
+    name: str
+    points: float
+
+
+class Section(msgspec.Struct):
+    """One course with everything the term generator needs about it."""
+
+    course: Course
+    instructor: User
+    students: list[User]
+    contents: list[str]
+    lti_tools: list[tuple[str, str]]
+    forums: list[Forum]
+    assignments: list[Assignment]
+    tests: list[Test]
+    group_assignment: Assignment | None
+    groups: list[CourseGroup]
+    participation: GradableItem
+    total_pk: str
+    original: bool
+    blog_pk: str
+    wiki_pk: str
+    wiki_pages: list[str]
+
+
+class Roster(msgspec.Struct):
+    site: str
+    sections: list[Section]
+    students: list[User]
+    #: a user's courses (uuid → section indexes)
+    enrolment: dict[str, list[int]]
+    #: course-membership pk1 of (user uuid, course uuid)
+    membership_pk: dict[tuple[str, str], str]
+
+
+class Ids:
+    """Deterministic identifiers from the term's rng (never uuid4)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self._pk: dict[str, int] = {}
+
+    def hex32(self) -> str:
+        return f"{self.rng.getrandbits(128):032x}"
+
+    def uuid(self) -> str:
+        h = f"{(self.rng.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48)) | (0x4000 << 64) | (0x8000 << 48):032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def pk(self, kind: str, start: int = 100) -> str:
+        n = self._pk.get(kind, start) + 1
+        self._pk[kind] = n
+        return f"_{n}_1"
+
+
+def due_at(start: date, day: int, tz: ZoneInfo, hour: int = 23, minute: int = 59) -> str:
+    d = start + timedelta(days=day)
+    return ts(datetime(d.year, d.month, d.day, hour, minute, tzinfo=tz))
+
+
+def make_roster(rng: random.Random, ids: Ids, *, courses: int, students: int, days: int, start: date, tz: ZoneInfo) -> Roster:
+    """Draw a site (see the module docstring)."""
+    site = ids.uuid()
+    people = [User(ids.hex32(), ids.pk("user"), f"s{rng.randrange(10**7):07d}") for _ in range(students)]
+    sections: list[Section] = []
+    for c in range(courses):
+        subject = SUBJECTS[c % len(SUBJECTS)]
+        number = f"{subject}-{101 + c}-{start.year % 100:02d}{'S' if start.month < 7 else 'F'}-{c + 1:03d}"
+        course = Course(ids.hex32(), ids.pk("course"), number, f"{subject} {101 + c}")
+        teacher = User(ids.hex32(), ids.pk("user"), f"t{rng.randrange(10**6):06d}")
+        content = [ids.pk("content") for _ in range(rng.randint(10, 30))]
+        tools = rng.sample(LTI_TOOLS, rng.randint(1, 3))
+        forums = [Forum(ids.pk("forum"), rng.choice(content), f"Discussion {i + 1}", rng.choice((0, 10, 20))) for i in range(rng.randint(1, 2))]
+        assignments = [
+            Assignment(GradableItem(ids.pk("gradable"), f"Assignment {i + 1}", rng.choice((20, 50, 60, 100)), due_at(start, day, tz), rng.choice(content)), day)
+            for i, day in enumerate(range(5, days, 7))
+        ]
+        tests = []
+        for i, day in enumerate(range(4, days, 14)):
+            questions = tuple(
+                Question(ids.pk("question"), rng.choices([q for q, _ in QUESTION_TYPES], [w for _, w in QUESTION_TYPES])[0])
+                for _ in range(rng.randint(5, 12))
+            )
+            item = GradableItem(
+                ids.pk("gradable"), f"Quiz {i + 1}", float(len(questions) * 10), due_at(start, day, tz), rng.choice(content),
+                assessment_pk=ids.pk("assessment"), category="Test", category_pk="_2_1", max_attempts=1,
+            )
+            tests.append(Test(item, questions, day))
+        group_day = max(days // 2, 1)
+        group_item = Assignment(
+            GradableItem(ids.pk("gradable"), "Group project", 100, due_at(start, group_day, tz), rng.choice(content)), group_day
+        ) if days >= 4 else None
+        sections.append(
+            Section(
+                course, teacher, [], content, tools, forums, assignments, tests, group_item, [],
+                GradableItem(ids.pk("gradable"), "Participation", 10, None, ""), ids.pk("gradable"),
+                rng.random() < 0.3, ids.pk("blog"), ids.pk("wiki"), [ids.hex32() for _ in range(3)],
+            )
+        )
+    enrolment: dict[str, list[int]] = {}
+    for person in people:
+        k = min(courses, 1 + sum(rng.random() < 0.5 for _ in range(3)))
+        chosen = sorted(rng.sample(range(courses), k))
+        enrolment[person.uuid] = chosen
+        for i in chosen:
+            sections[i].students.append(person)
+    for i, section in enumerate(sections):
+        if not section.students and people:
+            person = people[rng.randrange(len(people))]
+            section.students.append(person)
+            enrolment[person.uuid].append(i)
+    membership_pk = {
+        (u.uuid, s.course.uuid): ids.pk("membership") for s in sections for u in (s.instructor, *s.students)
+    }
+    for section in sections:
+        members = list(section.students)
+        rng.shuffle(members)
+        size = 3 if len(members) < 8 else 4
+        for g, first in enumerate(range(0, len(members), size)):
+            chunk = tuple(members[first : first + size])
+            section.groups.append(CourseGroup(ids.pk("group"), f"Team {g + 1}", section.course, chunk))
+    return Roster(site, sections, people, enrolment, membership_pk)

@@ -1,0 +1,176 @@
+"""The store protocol every backend implements (sync; the server reaches it through
+`caliper_stream.store.writer`, the one async seam)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from caliper_stream.ingest import Batch, DeadLetter, Row
+from caliper_stream.problems import Problem
+
+
+class WriteResult(msgspec.Struct):
+    """What one committed write did with one batch.
+
+    ``accepted`` events were new; ``duplicates`` were already stored (or earlier in the same
+    transaction); ``dead_letters`` is how many of the batch's items are dead letters (one with
+    the same source and bytes as a stored one is kept once, so retries and re-imports do not
+    pile up copies).
+    """
+
+    accepted: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(
+            self.accepted + other.accepted,
+            self.duplicates + other.duplicates,
+            self.dead_letters + other.dead_letters,
+        )
+
+
+class ApiKey(msgspec.Struct):
+    """One API key as stored: only its hash, never the key itself."""
+
+    name: str
+    key_hash: str
+    created_at: str
+    revoked_at: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class StoredDeadLetter(msgspec.Struct):
+    """A dead letter as kept in the store: the exact raw bytes and why they were refused."""
+
+    id: int
+    raw: bytes
+    reasons: list[Problem]
+    source: str | None
+    received_at: str
+    replayed_at: str | None = None
+
+
+class Count(msgspec.Struct):
+    """One group of a stats breakdown."""
+
+    key: str | None
+    count: int
+
+
+class Newest(msgspec.Struct):
+    """The newest event (by eventTime) and the last arrival of one source."""
+
+    source: str | None
+    event_time: str | None
+    received_at: str | None
+
+
+class Stats(msgspec.Struct):
+    """What is in a store: totals and breakdowns (largest first; days in date order)."""
+
+    events: int
+    dead_letters: int
+    dead_letters_pending: int
+    by_source: list[Count]
+    by_type: list[Count]
+    by_action: list[Count]
+    by_day: list[Count]
+    newest: list[Newest]
+
+
+class Store(Protocol):
+    """A durable, idempotent home for events and dead letters.
+
+    Implementations are safe to share between threads: writes are serialised on one
+    connection, reads use their own connections so that a long export never blocks ingest.
+    """
+
+    url: str
+    #: ``"sqlite"`` or ``"postgresql"``: which SQL dialect `query` and `stream` take.
+    dialect: str
+
+    def migrate(self) -> list[str]:
+        """Apply pending schema migrations; return the names of those applied."""
+        ...
+
+    def schema_version(self) -> int:
+        """The highest migration version applied (0 for an empty database)."""
+        ...
+
+    def write(self, rows: Sequence[Row], dead_letters: Sequence[DeadLetter] = ()) -> WriteResult:
+        """Store rows (deduplicated on event_key) and dead letters in ONE transaction.
+        Returns only after the commit is durable; raises StoreUnavailable if it cannot commit."""
+        ...
+
+    def write_batches(self, batches: Sequence[Batch]) -> list[WriteResult]:
+        """Write several batches in ONE transaction and return one result per batch.
+
+        An event_key seen in several batches counts as accepted in the first one only, so
+        every caller of a group commit learns exactly what its own request added."""
+        ...
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only query (dialect-specific SQL, ``?`` placeholders are translated)."""
+        ...
+
+    def stream(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Like `query` but yields rows with bounded memory (server-side cursor)."""
+        ...
+
+    # --- dead letters ------------------------------------------------------------------------
+
+    def list_dead_letters(
+        self, limit: int = 100, *, after_id: int = 0, include_replayed: bool = False
+    ) -> list[StoredDeadLetter]:
+        """Dead letters in id order, starting after `after_id` (pending ones only by default)."""
+        ...
+
+    def get_dead_letter(self, id: int) -> StoredDeadLetter | None:
+        """One dead letter by id, replayed or not."""
+        ...
+
+    def replay_dead_letter(self, id: int, rows: Sequence[Row]) -> WriteResult:
+        """Store `rows` (what the dead letter's bytes now read as) and mark the dead letter
+        replayed, in ONE transaction. Returns accepted/duplicates of the rows."""
+        ...
+
+    # --- API keys (hashes only; the server hashes and compares) ------------------------------
+
+    def add_key(self, name: str, key_hash: str) -> None:
+        """Record a key; raises StoreError when an active key already has this name."""
+        ...
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        ...
+
+    def revoke_key(self, name: str) -> bool:
+        """Revoke the active key of this name; False when there is none."""
+        ...
+
+    def find_key(self, key_hash: str) -> str | None:
+        """The name of the active key with this hash, if any."""
+        ...
+
+    def key_names_by_hash(self) -> dict[str, str]:
+        """Every active key as ``{key_hash: name}`` (for a server-side cache)."""
+        ...
+
+    # --- summaries ---------------------------------------------------------------------------
+
+    def stats(self) -> Stats:
+        """Counts by source, type, action and day, and the newest event per source."""
+        ...
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers (for health checks)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,298 @@
+"""What both SQL backends share: placeholders, dedupe bookkeeping, keys, dead letters, stats.
+
+Backends differ only in how they connect and in the bulk insert of events (`_insert_events`);
+everything else is written once here in ``?``-placeholder SQL that both dialects accept after
+`translate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import msgspec
+from msgspec.structs import astuple
+
+from caliper_stream.errors import StoreError
+from caliper_stream.ingest import Batch, DeadLetter, Row, now
+from caliper_stream.keydata import FIELDS
+from caliper_stream.problems import Problem
+from caliper_stream.store.base import (
+    ApiKey,
+    Count,
+    Newest,
+    Stats,
+    StoredDeadLetter,
+    WriteResult,
+)
+from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
+
+#: Columns of ``events`` in insert order (the id is generated).
+EVENT_COLUMNS: tuple[str, ...] = ("event_key", "raw", *FIELDS[1:], "source", "received_at")
+DEAD_LETTER_COLUMNS: tuple[str, ...] = ("raw", "digest", "reasons", "source", "received_at")
+
+_encode_reasons = msgspec.json.Encoder().encode
+_decode_reasons = msgspec.json.Decoder(list[Problem]).decode
+
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?|(?<!:):([A-Za-z_][A-Za-z0-9_]*)|%")
+
+
+def translate(sql: str, dialect: str) -> str:
+    """``?`` and ``:name`` placeholders → psycopg's ``%s`` / ``%(name)s`` (``%`` escaped)."""
+    if dialect == "sqlite":
+        return sql
+
+    def sub(m: re.Match[str]) -> str:
+        tok = m.group()
+        if tok == "?":
+            return "%s"
+        if tok == "%":
+            return "%%"
+        if m.group(1):
+            return f"%({m.group(1)})s"
+        return tok.replace("%", "%%")  # a quoted literal: psycopg still reads % in it
+
+    return _TOKENS.sub(sub, sql)
+
+
+def event_values(row: Row) -> tuple[Any, ...]:
+    """A row as the values of `EVENT_COLUMNS`."""
+    return (row.event_key, row.raw, *astuple(row.keydata)[1:], row.source, row.received_at)
+
+
+def dead_letter_digest(dl: DeadLetter) -> str:
+    """What makes two dead letters the same: their source and their exact bytes."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update((dl.source or "").encode())
+    h.update(b"\0")
+    h.update(dl.raw)
+    return h.hexdigest()
+
+
+def dead_letter_values(dl: DeadLetter) -> tuple[Any, ...]:
+    return (dl.raw, dead_letter_digest(dl), _encode_reasons(dl.reasons).decode(), dl.source, dl.received_at)
+
+
+def unique_rows(batches: Sequence[Sequence[Row]]) -> list[Row]:
+    """The rows of all batches with each event_key once (its first occurrence)."""
+    seen: set[str] = set()
+    out: list[Row] = []
+    for rows in batches:
+        for row in rows:
+            if row.event_key not in seen:
+                seen.add(row.event_key)
+                out.append(row)
+    return out
+
+
+def attribute(batches: Sequence[Batch], inserted: set[str]) -> list[WriteResult]:
+    """Per-batch results: a key inserted by this transaction is accepted for the first batch
+    (and first row) that carried it; every other occurrence is a duplicate."""
+    claimed: set[str] = set()
+    results = []
+    for batch in batches:
+        accepted = 0
+        for row in batch.rows:
+            if row.event_key in inserted and row.event_key not in claimed:
+                claimed.add(row.event_key)
+                accepted += 1
+        results.append(WriteResult(accepted, len(batch.rows) - accepted, len(batch.dead_letters)))
+    return results
+
+
+class SQLStore(ABC):
+    """The backend-independent half of a store."""
+
+    url: str
+    dialect: str
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._write_lock = threading.Lock()
+
+    # --- what a backend provides -------------------------------------------------------------
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction on the write connection, yielding a cursor; commits durably on
+        exit, rolls back and raises StoreUnavailable/StoreError on failure."""
+
+    @abstractmethod
+    def _insert_events(self, cur: Any, rows: list[Row]) -> set[str]:
+        """Insert rows (unique keys) skipping existing keys; return the keys inserted."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def stream(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Iterator[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def _lock_migrations(self, cur: Any) -> None:
+        """Serialise concurrent migrators (a no-op where the transaction already does)."""
+        del cur
+
+    def _sql(self, sql: str) -> str:
+        return translate(sql, self.dialect)
+
+    # --- migrations --------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        applied: list[str] = []
+        with self._write_lock, self._transaction() as cur:
+            self._lock_migrations(cur)
+            cur.execute(SCHEMA_MIGRATIONS_DDL)
+            cur.execute("SELECT version FROM schema_migrations")
+            done = {int(r[0]) for r in cur.fetchall()}
+            for mig in migrations(self.dialect):
+                if mig.version in done:
+                    continue
+                for statement in mig.statements():
+                    cur.execute(statement)
+                cur.execute(
+                    self._sql("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
+                    (mig.version, mig.name, now()),
+                )
+                applied.append(mig.label)
+        return applied
+
+    def schema_version(self) -> int:
+        try:
+            rows = self.query("SELECT max(version) FROM schema_migrations")
+        except StoreError:
+            return 0
+        return int(rows[0][0] or 0) if rows else 0
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def write(self, rows: Sequence[Row], dead_letters: Sequence[DeadLetter] = ()) -> WriteResult:
+        return self.write_batches([Batch(list(rows), list(dead_letters))])[0]
+
+    def write_batches(self, batches: Sequence[Batch]) -> list[WriteResult]:
+        rows = unique_rows([b.rows for b in batches])
+        letters = [dl for b in batches for dl in b.dead_letters]
+        if not rows and not letters:
+            return [WriteResult() for _ in batches]
+        with self._write_lock, self._transaction() as cur:
+            inserted = self._insert_events(cur, rows) if rows else set()
+            if letters:
+                self._insert_dead_letters(cur, letters)
+        return attribute(batches, inserted)
+
+    def _insert_dead_letters(self, cur: Any, letters: list[DeadLetter]) -> None:
+        cur.executemany(
+            self._sql(
+                f"INSERT INTO dead_letters ({', '.join(DEAD_LETTER_COLUMNS)}) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (digest) DO NOTHING"
+            ),
+            [dead_letter_values(dl) for dl in letters],
+        )
+
+    # --- dead letters ------------------------------------------------------------------------
+
+    _DL_SELECT = "SELECT id, raw, reasons, source, received_at, replayed_at FROM dead_letters"
+
+    @staticmethod
+    def _dead_letter(r: tuple[Any, ...]) -> StoredDeadLetter:
+        return StoredDeadLetter(int(r[0]), bytes(r[1]), _decode_reasons(r[2]), r[3], r[4], r[5])
+
+    def list_dead_letters(
+        self, limit: int = 100, *, after_id: int = 0, include_replayed: bool = False
+    ) -> list[StoredDeadLetter]:
+        pending = "" if include_replayed else " AND replayed_at IS NULL"
+        rows = self.query(f"{self._DL_SELECT} WHERE id > ?{pending} ORDER BY id LIMIT ?", (after_id, limit))
+        return [self._dead_letter(r) for r in rows]
+
+    def get_dead_letter(self, id: int) -> StoredDeadLetter | None:
+        rows = self.query(f"{self._DL_SELECT} WHERE id = ?", (id,))
+        return self._dead_letter(rows[0]) if rows else None
+
+    def replay_dead_letter(self, id: int, rows: Sequence[Row]) -> WriteResult:
+        unique = unique_rows([rows])
+        with self._write_lock, self._transaction() as cur:
+            cur.execute(
+                self._sql("UPDATE dead_letters SET replayed_at = ? WHERE id = ? AND replayed_at IS NULL"),
+                (now(), id),
+            )
+            if cur.rowcount != 1:
+                raise StoreError(f"dead letter {id} does not exist or was already replayed")
+            inserted = self._insert_events(cur, unique) if unique else set()
+        return attribute([Batch(list(rows))], inserted)[0]
+
+    # --- API keys ----------------------------------------------------------------------------
+
+    def add_key(self, name: str, key_hash: str) -> None:
+        with self._write_lock, self._transaction() as cur:
+            cur.execute(self._sql("SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL"), (name,))
+            if cur.fetchone() is not None:
+                raise StoreError(f"an active API key named {name!r} already exists")
+            cur.execute(
+                self._sql("INSERT INTO api_keys (name, key_hash, created_at) VALUES (?, ?, ?)"),
+                (name, key_hash, now()),
+            )
+
+    def list_keys(self) -> list[ApiKey]:
+        rows = self.query("SELECT name, key_hash, created_at, revoked_at FROM api_keys ORDER BY id")
+        return [ApiKey(*r) for r in rows]
+
+    def revoke_key(self, name: str) -> bool:
+        with self._write_lock, self._transaction() as cur:
+            cur.execute(
+                self._sql("UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL"),
+                (now(), name),
+            )
+            return bool(cur.rowcount)
+
+    def find_key(self, key_hash: str) -> str | None:
+        rows = self.query("SELECT name FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,))
+        return str(rows[0][0]) if rows else None
+
+    def key_names_by_hash(self) -> dict[str, str]:
+        rows = self.query("SELECT key_hash, name FROM api_keys WHERE revoked_at IS NULL")
+        return {str(h): str(n) for h, n in rows}
+
+    # --- summaries ---------------------------------------------------------------------------
+
+    def stats(self) -> Stats:
+        def counts(sql: str) -> list[Count]:
+            return [Count(k, int(n)) for k, n in self.query(sql)]
+
+        def grouped(col: str) -> list[Count]:
+            return counts(f"SELECT {col}, count(*) AS n FROM events GROUP BY {col} ORDER BY n DESC, {col}")
+
+        totals = self.query(
+            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dead_letters),"
+            " (SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL)"
+        )[0]
+        newest = self.query(
+            "SELECT source, max(event_time), max(received_at) FROM events GROUP BY source ORDER BY source"
+        )
+        return Stats(
+            events=int(totals[0]),
+            dead_letters=int(totals[1]),
+            dead_letters_pending=int(totals[2]),
+            by_source=grouped("source"),
+            by_type=grouped("type"),
+            by_action=grouped("action"),
+            by_day=counts(
+                "SELECT substr(event_time, 1, 10) AS day, count(*) FROM events"
+                " GROUP BY substr(event_time, 1, 10) ORDER BY day"
+            ),
+            newest=[Newest(*r) for r in newest],
+        )
+
+    def ping(self) -> None:
+        self.query("SELECT 1")
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,87 @@
+"""Durability and recovery: what a commit survives, and coming back after the database did."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psycopg
+import pytest
+from storekit import synthetic_rows
+
+from caliper_stream.errors import StoreError, StoreUnavailable
+from caliper_stream.store import open_store
+from caliper_stream.store.postgres import PostgresStore
+from caliper_stream.store.sqlite import SQLiteStore
+
+
+@pytest.mark.parametrize(("query", "level"), [("", 1), ("?durability=full", 2)])
+def test_sqlite_durability_setting(tmp_path: Path, query: str, level: int) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'd.db'}{query}")
+    try:
+        assert isinstance(store, SQLiteStore)
+        assert store._conn.execute("PRAGMA synchronous").fetchone() == (level,)
+        assert store._conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        store.close()
+
+
+def test_bad_durability_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError):
+        open_store(f"sqlite:///{tmp_path / 'd.db'}", durability="sometimes")
+
+
+def test_sqlite_commit_survives_kill_9(tmp_path: Path) -> None:
+    """A write that returned is on disk even if the process dies right after (no close)."""
+    db = tmp_path / "k.db"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from storekit import synthetic_rows
+        from caliper_stream.store import open_store
+        store = open_store({f"sqlite:///{db}"!r})
+        for _ in range(5):
+            store.write(synthetic_rows(1000))
+        print("committed", flush=True)
+        time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "committed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    store = open_store(f"sqlite:///{db}")
+    try:
+        assert store.query("SELECT count(*) FROM events") == [(5000,)]
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_write_after_connection_loss(pg_url: str) -> None:
+    """A dropped connection fails the write in progress (StoreUnavailable, nothing stored) and
+    the next write reconnects."""
+    store = open_store(pg_url)
+    try:
+        store.write(synthetic_rows(3))
+        assert isinstance(store, PostgresStore)
+        assert store._conn is not None
+        pid = store._conn.info.backend_pid  # the write connection
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        rows = synthetic_rows(4)
+        with pytest.raises(StoreUnavailable):
+            store.write(rows)
+        assert store.write(rows).accepted == 4
+        assert store.query("SELECT count(*) FROM events") == [(7,)]
+    finally:
+        store.close()
