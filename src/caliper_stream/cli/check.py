@@ -11,8 +11,8 @@ from typing import Annotated, Any
 import msgspec
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from caliper_stream.cli.common import err_console, print_table
 from caliper_stream.errors import ReadError
 from caliper_stream.event import Event, decode
 from caliper_stream.keydata import FIELDS
@@ -85,7 +85,7 @@ def validate_command(
     if fmt not in ("text", "json"):
         raise typer.BadParameter("must be text or json", param_hint="--format")
     out = Console(soft_wrap=True)
-    err = Console(stderr=True, soft_wrap=True)
+    err = err_console
     status = 0
     for path in paths:
         try:
@@ -123,7 +123,7 @@ def inspect_command(
     paths = list(paths or []) + ([str(sample_path())] if sample else [])
     if not paths:
         raise typer.BadParameter("give at least one PATH (or --sample)", param_hint="PATH")
-    err = Console(stderr=True, soft_wrap=True)
+    err = err_console
     status = 0
     records: list[dict[str, Any]] = []
     writer = csv.DictWriter(sys.stdout, fieldnames=chosen, lineterminator="\n") if fmt == "csv" else None
@@ -148,7 +148,7 @@ def inspect_command(
             err.print(f"error: {exc}", highlight=False, markup=False)
             status = 2
     if fmt == "table":
-        _print_table(records, chosen)
+        print_table(records, chosen)
     raise typer.Exit(status)
 
 
@@ -162,18 +162,6 @@ def _fields(given: str | None, fmt: str) -> list[str]:
     if unknown or not chosen:
         raise typer.BadParameter(f"unknown field(s) {', '.join(unknown) or '(none)'}; known: {', '.join(FIELDS)}", param_hint="--fields")
     return chosen
-
-
-def _print_table(records: list[dict[str, Any]], fields: list[str]) -> None:
-    """A table of the chosen fields that have a value in at least one record."""
-    shown = [f for f in fields if any(r[f] is not None for r in records)]
-    rows = [["" if r[f] is None else str(r[f]) for f in shown] for r in records]
-    table = Table(*shown, show_lines=False, header_style="bold")
-    for row in rows:
-        table.add_row(*row)
-    # as wide as the content (piped output is not cut to 80 columns)
-    width = sum(max([len(f), *(len(row[i]) for row in rows)]) + 3 for i, f in enumerate(shown)) + 1
-    Console(width=max(80, width)).print(table)
 
 
 def register(app: typer.Typer) -> None:

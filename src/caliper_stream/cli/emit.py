@@ -12,27 +12,24 @@ from typing import Annotated, Any
 
 import typer
 
+from caliper_stream.cli.common import fail
+
 outbox_app = typer.Typer(help="The sensor's outbox: events not yet acknowledged, and refused ones.", no_args_is_help=True)
 
 OutboxArg = Annotated[Path, typer.Argument(help="Outbox file (the sensor's --outbox).", exists=True, dir_okay=False)]
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def _config(courses: int, students: int, days: int, seed: int, start: str | None, version: str, timezone: str) -> Any:
     from caliper_stream.simulate import TermConfig
 
     if version not in ("1.0", "1.1"):
-        _fail("--version must be 1.0 or 1.1")
+        fail("--version must be 1.0 or 1.1")
     if courses < 1 or students < 1 or days < 1:
-        _fail("--courses, --students and --days must be at least 1")
+        fail("--courses, --students and --days must be at least 1")
     try:
         first = date.fromisoformat(start) if start else TermConfig().start
     except ValueError:
-        _fail(f"--start must be a date (YYYY-MM-DD), got {start!r}")
+        fail(f"--start must be a date (YYYY-MM-DD), got {start!r}")
     return TermConfig(courses=courses, students=students, days=days, seed=seed, start=first, version=version, timezone=timezone)
 
 
@@ -70,11 +67,11 @@ def simulate(
     from caliper_stream.simulate.term import Term
 
     if (out is None) == (to is None):
-        _fail("give exactly one of --out DIR|FILE and --to URL")
+        fail("give exactly one of --out DIR|FILE and --to URL")
     if to is not None and not key:
-        _fail("--to needs --key")
+        fail("--to needs --key")
     if auth not in ("raw", "bearer"):
-        _fail("--auth must be raw or bearer")
+        fail("--auth must be raw or bearer")
     config = _config(courses, students, days, seed, start, version, timezone)
     term = Term(config)
     site = term.roster.site
@@ -129,7 +126,7 @@ def simulate(
         err=True,
     )
     if stats.failed or stats.pending:
-        _fail(f"{stats.failed + stats.pending:,} events were not delivered; see 'caliper-stream outbox list {outbox}'")
+        fail(f"{stats.failed + stats.pending:,} events were not delivered; see 'caliper-stream outbox list {outbox}'")
 
 
 def _send(term: Any, config: Any, to: str, key: str, auth: str, outbox: Path, speed: float | None,
@@ -173,7 +170,7 @@ def demo(
         db = Path(tmp) / "caliper-demo.db" if temp else db_path.resolve()
         if db.exists():
             if not replace:
-                _fail(f"{db} exists; use --replace, another --db, or --temp")
+                fail(f"{db} exists; use --replace, another --db, or --temp")
             for suffix in ("", "-wal", "-shm"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
         t0 = time.perf_counter()

@@ -8,10 +8,9 @@ from typing import Annotated, Any
 
 import msgspec
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from caliper_stream.analyse import REPORTS
+from caliper_stream.cli.common import DbOpt, err_console, fail, print_table
 from caliper_stream.errors import CaliperStreamError
 
 
@@ -21,22 +20,19 @@ def _print(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
             sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
         return
     if not rows:
-        Console(stderr=True, soft_wrap=True).print(f"{title}: no rows")
+        err_console.print(f"{title}: no rows", highlight=False, markup=False)
         return
     if fmt == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         return
-    table = Table(*rows[0].keys(), title=title, header_style="bold")
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    Console().print(table)
+    print_table(rows, list(rows[0]), title)
 
 
 def report_command(
     name: Annotated[str, typer.Argument(help="gradebook, funnel, items or activity.")],
-    db: Annotated[str | None, typer.Option("--db", help="Store URL (default $CALIPER_STREAM_DB or sqlite:///caliper-stream.db).")] = None,
+    db: DbOpt = None,
     course: Annotated[str | None, typer.Option(help="Only this course (its courseNumber / batch_uid).")] = None,
     user: Annotated[str | None, typer.Option(help="Only this user (uuid, pk1 or batch_uid); gradebook and activity.")] = None,
     by: Annotated[str, typer.Option(help="activity: group by course, user or day.")] = "course",
@@ -61,8 +57,7 @@ def report_command(
         finally:
             store.close()
     except (CaliperStreamError, ValueError) as exc:
-        Console(stderr=True, soft_wrap=True).print(f"error: {exc}", highlight=False, markup=False)
-        raise typer.Exit(2) from None
+        fail(str(exc), 2)
     _print(rows, fmt, name)
 
 

@@ -7,19 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
+from caliper_stream.cli.common import DbOpt, fail
 from caliper_stream.errors import StoreError
 
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL (default: $CALIPER_STREAM_DB, else sqlite:///caliper-stream.db)."),
-]
-
 keys_app = typer.Typer(help="API keys: one per Learn site or provider; its name is each event's source.", no_args_is_help=True)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def serve(
@@ -59,7 +50,7 @@ def serve(
     from caliper_stream.store import default_db_url, open_store, redact
 
     if durability not in ("normal", "full"):
-        _fail("--durability must be 'normal' or 'full'")
+        fail("--durability must be 'normal' or 'full'")
     url = default_db_url(db)
     try:
         settings = Settings(
@@ -68,9 +59,9 @@ def serve(
             host=host, port=port, workers=workers,
         )
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if workers > 1 and settings.sqlite:
-        _fail("--workers > 1 needs PostgreSQL: SQLite has one writer, and one process already "
+        fail("--workers > 1 needs PostgreSQL: SQLite has one writer, and one process already "
               "groups concurrent requests into each commit")
     options: dict[str, Any] = {"host": host, "port": port, "access_log": False, "log_level": "warning",
                "timeout_graceful_shutdown": 30, "server_header": False}
@@ -78,7 +69,7 @@ def serve(
     try:
         store = open_store(url, **store_options(settings))
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if workers == 1:
         app = create_app(settings, store, close_store=True)
         uvicorn.run(app, **options)
@@ -105,7 +96,7 @@ def keys_add(
     new = key is None
     secret = generate_key() if key is None else key.strip()
     if not secret:
-        _fail("the key is empty")
+        fail("the key is empty")
     try:
         store = open_store(db)
         try:
@@ -113,7 +104,7 @@ def keys_add(
         finally:
             store.close()
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if new:
         sys.stdout.write(secret + "\n")
     typer.echo(f"API key {name!r} added; send it as 'Authorization: Bearer <key>' or 'Authorization: <key>'", err=True)
@@ -134,7 +125,7 @@ def keys_list(db: DbOpt = None) -> None:
         finally:
             store.close()
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     table = Table("name", "created", "revoked", "hash")
     for k in keys:
         table.add_row(k.name, k.created_at, k.revoked_at or "", k.key_hash[:12])
@@ -153,9 +144,9 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="Key to revoke.")], db:
         finally:
             store.close()
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not found:
-        _fail(f"no active API key named {name!r}")
+        fail(f"no active API key named {name!r}")
     typer.echo(f"API key {name!r} revoked", err=True)
 
 

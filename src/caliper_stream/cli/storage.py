@@ -16,7 +16,6 @@ from typing import Annotated, BinaryIO
 
 import msgspec
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -30,17 +29,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from caliper_stream.cli.common import DbOpt, err_console, out_console
 from caliper_stream.errors import CaliperStreamError
 from caliper_stream.store import default_db_url, open_store, redact
 from caliper_stream.store.base import Store
-
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL (default: $CALIPER_STREAM_DB, else sqlite:///caliper-stream.db)."),
-]
-
-out_console = Console()
-err_console = Console(stderr=True)
 
 deadletters_app = typer.Typer(help="Inspect and replay dead letters (input that was not stored as an event).", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
