@@ -203,3 +203,18 @@ def test_endpoint_killed_while_requests_are_in_flight(server: LocalServer, tmp_p
     assert (stats.pending, stats.failed) == (0, 0)
     assert stats.retries > 0
     assert by_type(server) == expected(planned)
+
+
+def test_the_readme_example_delivers_its_event(server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's Python example, as printed, against a real server."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"```python\n(.*?)```", readme, re.S)
+    assert found is not None, "the README has no Python example"
+    code = found.group(1).replace("https://store.example.edu/caliper", server.url)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {"api_key": server.key, "print": lambda *a: None})
+    with stored(server) as db:
+        rows = db.execute("SELECT type, action, user_pk, course_number, source FROM events").fetchall()
+    assert rows == [("ViewEvent", "Viewed", "_8510_1", "BIO-101", server.key_name)]

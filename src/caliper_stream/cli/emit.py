@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from caliper_stream.cli.common import fail
+from caliper_stream.cli.common import fail, print_table
 
 outbox_app = typer.Typer(help="The sensor's outbox: events not yet acknowledged, and refused ones.", no_args_is_help=True)
 
@@ -159,6 +159,7 @@ def demo(
     from rich.console import Console
     from rich.table import Table
 
+    from caliper_stream.analyse import REPORTS
     from caliper_stream.sensor import ManualClock, Sensor
     from caliper_stream.simulate.replay import LocalServer, replay
     from caliper_stream.simulate.term import Term
@@ -208,6 +209,7 @@ def demo(
                 ["instructor.grade.history.event.attempt.grade"],
             )
             total = store.query("SELECT COUNT(*) FROM events")[0][0]
+            funnels = REPORTS["funnel"](store, course=None)
         finally:
             store.close()
         table = Table("type", "action", "events", title=f"what arrived: {total:,} distinct events")
@@ -218,15 +220,15 @@ def demo(
         for action, n, mean in grades:
             by_action.add_row(action, f"{n:,}", "" if mean is None else str(mean))
         console.print(by_action)
-        keydata = Table("course", "user_pk", "item", "attempt", "score", "max", "eventTime", "sendTime (nightly)",
-                        title="key data: instructor grades")
-        for r in rows:
-            keydata.add_row(*("" if v is None else str(v) for v in r))
-        console.print(keydata)
+        names = ("course_number", "user_pk", "gradable_item_pk", "attempt_pk", "score", "max_score", "event_time", "send_time")
+        print_table([dict(zip(names, r, strict=True)) for r in rows], names, "key data: instructor grades (sent nightly)")
+        if funnels:
+            print_table(funnels, list(funnels[0]), "test funnels")
         where = "<temporary, deleted>" if temp else db
         console.print(
             "query it:\n"
             f"  caliper-stream stats --db sqlite:///{where}\n"
+            f"  caliper-stream report gradebook --db sqlite:///{where}     (also: funnel, items, activity)\n"
             f"  caliper-stream export --db sqlite:///{where} --what keydata --format csv --out keydata.csv\n"
             f"  caliper-stream export --db sqlite:///{where} --type GradeEvent --out grades.jsonl",
             highlight=False, soft_wrap=True,

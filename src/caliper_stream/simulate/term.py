@@ -26,7 +26,8 @@ Distributions (times are local to ``timezone``; "logn(m, s)" is lognormal with m
 - **Tests.** 90 % of students take each test on its due day or the day before: AssessmentEvent
   Started, each question Started and Completed after logn(50 s, 0.6) (Essay logn(6 min, 0.5)),
   Submitted, and an immediate auto-graded submit GradeEvent; tests with an essay are graded by
-  the instructor later (nightly).
+  the instructor later (nightly). 4 % of attempts are abandoned after a uniform number of
+  questions (never Submitted nor graded).
 - **Instructors.** Active on 80 % of weekdays: views, ContentEvent Created on Mondays (1–2
   items) and Modified with p 0.3 (10 % of edits emit the event twice, 208 ms apart, as Learn
   does). A manual participation grade for every student on the last day.
@@ -408,7 +409,9 @@ class Term:
             spec.add(start, partial(b.assessment_event, lt, student, sec.course, item, "Started", began, session, attempt_pk=attempt, started=began))
             t = start + 1000
             correct = 0.0
-            for q, ms in zip(test.questions, durations, strict=True):
+            # an abandoned attempt stops after some questions: no Submitted, no grade
+            answered = r.randint(0, len(test.questions) - 1) if r.random() < 0.04 else len(test.questions)
+            for q, ms in zip(test.questions[:answered], durations[:answered], strict=True):
                 q_attempt = self.ids.pk("qattempt", 9000)
                 q_began = b.ms_time(t)
                 spec.add(t, partial(b.assessment_item_event, lt, student, sec.course, item, q, "Started", q_began, session, attempt_pk=q_attempt, started=q_began))
@@ -416,6 +419,8 @@ class Term:
                 if q.question_type != "Essay" and r.random() < 0.72:
                     correct += 10
                 t += ms + r.randint(500, 4000)
+            if answered < len(test.questions):
+                continue
             spec.add(t, partial(b.assessment_event, lt, student, sec.course, item, "Submitted", b.ms_time(t), session, ended=b.ms_time(t), seconds=(t - start) / 1000, attempt_pk=attempt, started=began))
             spec.add(t + 300, partial(b.grade_event, lt, student, sec.course, item, b.SUBMIT_TEST, b.ms_time(t + 300), score=correct, attempt_pk=attempt, started=began))
             self.changed.add((idx, student.uuid))

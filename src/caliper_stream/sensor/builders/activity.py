@@ -17,6 +17,7 @@ from caliper_stream.sensor.builders.base import (
     bb_entity,
     envelope_event,
     ts,
+    user_event,
 )
 
 DEFAULT_AGENT = (
@@ -80,20 +81,10 @@ def view_event(
     at = ts(at)
     iri = learn.iri(f"content/{content_pk}" if content_pk else "unknown/unknown")
     obj = _resource(iri, "Chapter", index=0)
-    event = envelope_event(
-        learn,
-        "ViewEvent",
-        learn.person(user),
-        "Viewed",
-        obj,
-        at,
-        target=obj,
-        ed_app={"id": learn.app_id, "type": "SoftwareApplication", "extensions": {}},
-        group=learn.course(course),
-        membership=learn.membership(user, course, role),
-        federated=learn.federated(session, user, at),
+    return user_event(
+        learn, "ViewEvent", user, course, "Viewed", obj, at, session,
+        role=role, target=obj, ed_app={"id": learn.app_id, "type": "SoftwareApplication", "extensions": {}}, group=learn.course(course),
     )
-    return learn.finish(event)
 
 
 def lti_event(
@@ -192,18 +183,7 @@ def content_event(
     fields["aggregationModel"] = "Last"
     fields["extensions"] = {}
     obj = bb_entity("Content", learn.iri("content/" + content_pk), **fields)
-    event = envelope_event(
-        learn,
-        "ContentEvent",
-        learn.person(user),
-        action,
-        obj,
-        at,
-        membership=learn.membership(user, course, role),
-        federated=learn.federated(session, user, at),
-        session=learn.session_ref(session),
-    )
-    return learn.finish(event)
+    return user_event(learn, "ContentEvent", user, course, action, obj, at, session, role=role, with_session=True)
 
 
 def forum_event(
@@ -247,20 +227,10 @@ def forum_event(
         firstPost=first_post,
         extensions={},
     )
-    event = envelope_event(
-        learn,
-        "ForumEvent",
-        learn.person(user),
-        action,
-        obj,
-        at,
-        generated=post,
-        group=learn.group(group) if group is not None else None,
-        membership=learn.membership(user, course, role),
-        federated=learn.federated(session, user, at),
-        session=learn.session_ref(session),
+    return user_event(
+        learn, "ForumEvent", user, course, action, obj, at, session,
+        role=role, generated=post, group=learn.group(group) if group is not None else None, with_session=True,
     )
-    return learn.finish(event)
 
 
 def course_group_event(
@@ -280,20 +250,10 @@ def course_group_event(
     at = ts(at)
     obj = learn.group(group)
     extensions = {"bb:group.users": [{"courseMembershipId": pk} for pk in member_pks]} if member_pks else None
-    event = envelope_event(
-        learn,
-        "CourseGroupEvent",
-        learn.person(user),
-        action,
-        obj,
-        at,
-        group=obj,
-        membership=learn.membership(user, group.course, None),
-        federated=learn.federated(session, user, at),
-        extensions=extensions,
-        session=learn.session_ref(session),
+    return user_event(
+        learn, "CourseGroupEvent", user, group.course, action, obj, at, session,
+        role=None, group=obj, extensions=extensions, with_session=True,
     )
-    return learn.finish(event)
 
 
 def blog_event(
@@ -333,19 +293,7 @@ def blog_event(
         length=length,
         extensions={},
     )
-    event = envelope_event(
-        learn,
-        "BlogEvent",
-        learn.person(user),
-        action,
-        obj,
-        at,
-        generated=post,
-        membership=learn.membership(user, course, "Learner"),
-        federated=learn.federated(session, user, at),
-        session=learn.session_ref(session),
-    )
-    return learn.finish(event)
+    return user_event(learn, "BlogEvent", user, course, action, obj, at, session, generated=post, with_session=True)
 
 
 def wiki_event(
@@ -384,16 +332,4 @@ def wiki_event(
         totalWordCount=words,
         extensions={},
     )
-    event = envelope_event(
-        learn,
-        "WikiEvent",
-        learn.person(user),
-        action,
-        obj,
-        at,
-        generated=post,
-        membership=learn.membership(user, course, "Learner"),
-        federated=learn.federated(session, user, at),
-        session=learn.session_ref(session),
-    )
-    return learn.finish(event)
+    return user_event(learn, "WikiEvent", user, course, action, obj, at, session, generated=post, with_session=True)

@@ -402,6 +402,38 @@ def envelope_event(
     return out
 
 
+def user_event(
+    learn: Learn,
+    kind: str,
+    user: User,
+    course: Course,
+    action: str,
+    obj: Json,
+    at: str,
+    session: Session,
+    *,
+    role: str | None = "Learner",
+    with_session: bool = False,
+    **slots: Json | None,
+) -> Built:
+    """An event a user caused in a course: the person as actor, their membership, the
+    LtiSession ``federatedSession`` and (``with_session``) the Session entity, as Learn adds them
+    to every user-side event; ``slots`` are the other top-level entities of `envelope_event`."""
+    event = envelope_event(
+        learn,
+        kind,
+        learn.person(user),
+        action,
+        obj,
+        at,
+        membership=learn.membership(user, course, role),
+        federated=learn.federated(session, user, at),
+        session=learn.session_ref(session) if with_session else None,
+        **slots,
+    )
+    return learn.finish(event)
+
+
 #: Learn's own event types (written as full ``http://caliper.blackboard.com/…`` IRIs).
 BB_KINDS = frozenset(
     {

@@ -50,6 +50,7 @@ from caliper_stream.sensor.builders.base import (
     envelope_event,
     to_v1p0,
     ts,
+    user_event,
 )
 
 _EMPTY: list[Any] = []
@@ -183,20 +184,10 @@ def assignable_event(
     extensions = None
     if group is not None:
         extensions = {"bb:group.users": [{"id": u.pk, "uuid": u.uuid, "batchUid": u.external_id} for u in group.members]}
-    event = envelope_event(
-        learn,
-        "AssignableEvent",
-        learn.person(user),
-        action,
-        obj,
-        at,
-        generated=attempt,
-        group=learn.group(group) if group is not None else learn.course(course),
-        membership=learn.membership(user, course, "Learner"),
-        federated=learn.federated(session, user, at),
-        extensions=extensions,
+    return user_event(
+        learn, "AssignableEvent", user, course, action, obj, at, session,
+        generated=attempt, group=learn.group(group) if group is not None else learn.course(course), extensions=extensions,
     )
-    return learn.finish(event)
 
 
 def assessment_event(
@@ -219,19 +210,10 @@ def assessment_event(
     obj = _assessment(learn, item)
     attempt = _attempt(learn, learn.iri(f"gradableItems/{item.pk}/attempts/{attempt_pk}"), obj, user, started_s, count)
     _ended(attempt, ended, seconds)
-    event = envelope_event(
-        learn,
-        "AssessmentEvent",
-        learn.person(user),
-        action,
-        obj,
-        at,
-        generated=attempt,
-        group=learn.course(course),
-        membership=learn.membership(user, course, "Learner"),
-        federated=learn.federated(session, user, at),
+    return user_event(
+        learn, "AssessmentEvent", user, course, action, obj, at, session,
+        generated=attempt, group=learn.course(course),
     )
-    return learn.finish(event)
 
 
 def assessment_item_event(
@@ -283,19 +265,10 @@ def assessment_item_event(
         _ended(generated, ended, seconds)
         if kind in _LIST_VALUED:
             generated["values"] = _EMPTY
-    event = envelope_event(
-        learn,
-        "AssessmentItemEvent",
-        learn.person(user),
-        action,
-        obj,
-        at,
-        generated=generated,
-        group=learn.course(course),
-        membership=learn.membership(user, course, "Learner"),
-        federated=learn.federated(session, user, at),
+    return user_event(
+        learn, "AssessmentItemEvent", user, course, action, obj, at, session,
+        generated=generated, group=learn.course(course),
     )
-    return learn.finish(event)
 
 
 def grade_event(
