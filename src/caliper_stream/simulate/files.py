@@ -41,10 +41,10 @@ class WriteStats(msgspec.Struct):
 
 
 class _Background:
-    """A file written by a helper thread: zlib releases the GIL, so gzip compression runs on
-    another core while the generator keeps building events."""
+    """A file written by a helper thread: zlib and write(2) release the GIL, so compression and
+    the copy into the page cache run on another core while the generator keeps building events."""
 
-    def __init__(self, fh: gzip.GzipFile) -> None:
+    def __init__(self, fh: IO[bytes] | gzip.GzipFile) -> None:
         self.fh = fh
         self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
         self.error: BaseException | None = None
@@ -80,7 +80,7 @@ class _Sink:
         self.single = out.name.lower().endswith(FILE_SUFFIXES)
         self.out = out
         self.stats = stats
-        self.fh: IO[bytes] | None = None
+        self.fh: _Background | None = None
         self.in_file = 0
         self.buffer: list[bytes] = []
         self.buffered = 0
@@ -89,15 +89,15 @@ class _Sink:
         else:
             out.mkdir(parents=True, exist_ok=True)
 
-    def _open(self) -> IO[bytes]:
+    def _open(self) -> _Background:
         if self.single:
             path = self.out
         else:
             path = self.out / f"events-{len(self.stats.files) + 1:04d}.jsonl"
         self.stats.files.append(str(path))
         if path.name.lower().endswith(".gz"):
-            return _Background(gzip.GzipFile(path, "wb", compresslevel=1))  # type: ignore[return-value]
-        return path.open("wb")
+            return _Background(gzip.GzipFile(path, "wb", compresslevel=1))
+        return _Background(path.open("wb"))
 
     def _spill(self) -> None:
         if self.fh is not None and self.buffer:
