@@ -178,7 +178,7 @@ def demo(
         with console.status("starting caliper-stream serve …"):
             server = LocalServer(db, key_name="demo-learn", log=Path(tmp) / "serve.log").start()
         try:
-            console.print(f"store: [bold]{server.db_url}[/] served at [bold]{server.url}[/] (key 'demo-learn')")
+            console.print(f"store: [bold]{server.db_url}[/] served at [bold]{server.url}[/] (key 'demo-learn')", soft_wrap=True)
             term = Term(config)
             sent = Counter[str]()
             sensor = Sensor(
@@ -194,7 +194,8 @@ def demo(
         console.print(
             f"sensor: {sum(sent.values()):,} events handed over ({sent['immediate']:,} immediate, "
             f"{sent['nightly']:,} nightly), {stats.sent:,} sent, {stats.failed} failed, {stats.retries} retries "
-            f"in {elapsed:.1f} s"
+            f"in {elapsed:.1f} s",
+            soft_wrap=True,
         )
         store = open_store(server.db_url)
         try:
