@@ -38,7 +38,9 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -139,6 +141,11 @@ def store_only(url: str, bodies: Bodies, seconds: float) -> tuple[float, float]:
 
 
 class Load(threading.Thread):
+    """One keep-alive connection posting bodies back to back. The standard library's
+    http.client costs ~0.2 ms of CPU per request where httpx cost ~1.5 ms (measured at
+    0.13 client cores for 8k events/s): on a 2-core box the load generator's CPU is taken from
+    the server under test, so the lighter client disturbs the measurement less."""
+
     def __init__(self, url: str, key: str, bodies: Bodies, stop: threading.Event, size: int) -> None:
         super().__init__(daemon=True)
         self.url, self.key, self.bodies, self.stop, self.size = url, key, bodies, stop, size
@@ -147,18 +154,26 @@ class Load(threading.Thread):
         self.measuring = False
 
     def run(self) -> None:
+        parts = urlsplit(self.url)
         headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
-        with httpx.Client(base_url=self.url, timeout=60) as http:
+        http = HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+        try:
             while not self.stop.is_set():
                 body = self.bodies.make()
                 t0 = time.perf_counter()
                 try:
-                    status = http.post("/caliper", content=body, headers=headers).status_code
-                except httpx.HTTPError:
+                    http.request("POST", "/caliper", body=body, headers=headers)
+                    response = http.getresponse()
+                    response.read()
+                    status = response.status
+                except (OSError, HTTPException):
+                    http.close()  # reconnects on the next request
                     status = 0
                 if self.measuring:
                     self.latencies.append(time.perf_counter() - t0)
                     self.statuses[status] += 1
+        finally:
+            http.close()
 
 
 def http_rate(

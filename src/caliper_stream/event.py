@@ -31,22 +31,23 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
+from caliper_stream.keydata import KeyData, extract
 from caliper_stream.model.views import SLOT_VIEWS, EventView, view_decoder
 from caliper_stream.problems import Problem, error, join, warning
 from caliper_stream.read import Envelope, RawEvent
-from caliper_stream.vocab import term, version_of_context
-
-if TYPE_CHECKING:
-    from caliper_stream.keydata import KeyData
+from caliper_stream.vocab import TERMS, VERSION_OF_CONTEXT, term, version_of_context
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _CANONICAL_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 _any_decoder = msgspec.json.Decoder()
+_decode_view = view_decoder.decode
 _encode_identity = msgspec.msgpack.Encoder().encode
+_blake2b = hashlib.blake2b
+_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError)
 
 
 class Event:
@@ -84,10 +85,21 @@ class Event:
         self._warnings = warnings
         self._checked = False
         self.rejection: Problem | None = None
-        self.type = term(view.type) if isinstance(view.type, str) else ""
-        self.action = term(view.action) if isinstance(view.action, str) else ""
-        self.id: str | None = view.id if isinstance(view.id, str) else None
-        self.event_time = canonical_time(view.event_time) if isinstance(view.event_time, str) else None
+        # the same few types and actions repeat: look them up in `term`'s memo first
+        value = view.type
+        self.type = (TERMS.get(value) or term(value)) if isinstance(value, str) else ""
+        value = view.action
+        self.action = (TERMS.get(value) or term(value)) if isinstance(value, str) else ""
+        value = view.id
+        self.id: str | None = value if isinstance(value, str) else None
+        value = view.event_time
+        if isinstance(value, str):
+            # Learn's own form is already canonical: skip the call in the common case
+            if not (len(value) == 24 and value[19] == "." and value[23] == "Z" and value[10] == "T"):
+                value = canonical_time(value)
+            self.event_time: str | None = value
+        else:
+            self.event_time = None
         self.key = ""
         self._keydata: KeyData | None = None
 
@@ -108,8 +120,6 @@ class Event:
     def keydata(self) -> KeyData:
         """The flat record of Learn's key data (computed once)."""
         if self._keydata is None:
-            from caliper_stream.keydata import extract
-
             self._keydata = extract(self)
         return self._keydata
 
@@ -148,11 +158,12 @@ def slot_id(value: Any) -> str | None:
 
 
 def _detect_version(view: EventView, envelope: Envelope | None, legacy_keys: bool) -> str:
-    found = version_of_context(view.context)
+    context = view.context
+    found = VERSION_OF_CONTEXT.get(context) if isinstance(context, str) else version_of_context(context)
     if found:
         return found
     if envelope is not None and isinstance(envelope.data_version, str):
-        found = version_of_context(envelope.data_version)
+        found = VERSION_OF_CONTEXT.get(envelope.data_version)
         if found:
             return found
     if legacy_keys:
@@ -196,20 +207,28 @@ def _legacy(data: bytes) -> bytes:
 
 def _view(data: bytes, path: str, index: int, warnings: list[Problem]) -> EventView | None:
     try:
-        return view_decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
-        try:
-            whole = _any_decoder.decode(data)
-        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, msgspec.ValidationError):
-            return None
-        return _sanitize(whole, path, index, warnings)
+        return _decode_view(data)
+    except _DECODE_ERRORS:
+        return _view_slow(data, path, index, warnings)
+
+
+def _view_slow(data: bytes, path: str, index: int, warnings: list[Problem]) -> EventView | None:
+    """The view of an event the typed decoder refused: decode it untyped and sanitize it."""
+    try:
+        whole = _any_decoder.decode(data)
+    except _DECODE_ERRORS:
+        return None
+    return _sanitize(whole, path, index, warnings)
 
 
 def decode(item: RawEvent) -> Event:
     """Decode one raw event leniently. Never raises; see ``Event.rejection``."""
     data = item.text if item.text is not None else item.raw
     warnings = list(item.warnings)
-    view = _view(data, item.path, item.index, warnings)
+    try:  # the typed decode inlined: this is the hot path
+        view: EventView | None = _decode_view(data)
+    except _DECODE_ERRORS:
+        view = _view_slow(data, item.path, item.index, warnings)
     legacy = False
     if view is not None and view.type is None and b'"@type"' in data:
         legacy = True
@@ -250,39 +269,41 @@ def _quick_warnings(event: Event) -> None:
         add(warning(join(path, "eventTime"), "eventTime is not in Caliper's UTC millisecond form", index))
 
 
-def _score(generated: Any) -> Any:
-    if generated is None or isinstance(generated, str):
-        return None
-    for value in (generated.score_given, generated.normal_score, generated.result_score):
-        if value is not None:
-            return value
-    return None
-
-
-def _grade_action(generated: Any) -> Any:
-    if generated is None or isinstance(generated, str) or generated.extensions is None:
-        return None
-    return generated.extensions.action_name
-
-
 def event_key(event: Event) -> str:
-    """The deterministic identity of an event (see the module docstring)."""
+    """The deterministic identity of an event (see the module docstring).
+
+    Slots contribute what `slot_id` gives; the score is the generated entity's first non-null
+    of scoreGiven, normalScore, resultScore. Computed inline: this runs once per ingested event."""
     v = event.view
+    actor, obj, target, generated = v.actor, v.object, v.target, v.generated
+    score = grade_action = generated_id = None
+    if generated is not None:
+        if isinstance(generated, str):
+            generated_id = generated
+        else:
+            generated_id = generated.id if isinstance(generated.id, str) else None
+            score = generated.score_given
+            if score is None:
+                score = generated.normal_score
+                if score is None:
+                    score = generated.result_score
+            if generated.extensions is not None:
+                grade_action = generated.extensions.action_name
     identity = (
         "ek1",
         event.id or "",
         event.type,
         event.action,
         event.event_time or "",
-        slot_id(v.actor),
-        slot_id(v.object),
-        slot_id(v.target),
-        slot_id(v.generated),
-        _score(v.generated),
-        _grade_action(v.generated),
+        actor if actor is None or isinstance(actor, str) else actor.id if isinstance(actor.id, str) else None,
+        obj if obj is None or isinstance(obj, str) else obj.id if isinstance(obj.id, str) else None,
+        target if target is None or isinstance(target, str) else target.id if isinstance(target.id, str) else None,
+        generated_id,
+        score,
+        grade_action,
     )
     try:
         packed = _encode_identity(identity)
     except (OverflowError, TypeError):
         packed = repr(identity).encode()
-    return hashlib.blake2b(packed, digest_size=16).hexdigest()
+    return _blake2b(packed, digest_size=16).hexdigest()

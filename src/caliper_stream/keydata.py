@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from caliper_stream.model.views import EventView, Org
-from caliper_stream.vocab import term
+from caliper_stream.vocab import TERMS, term
 
 if TYPE_CHECKING:
     from caliper_stream.event import Event
@@ -124,22 +124,13 @@ def _num(value: Any) -> float | None:
     return None
 
 
-def _search(pattern: re.Pattern[str], ids: list[str | None]) -> str | None:
-    for candidate in ids:
-        if candidate:
-            m = pattern.search(candidate)
-            if m:
-                return m.group(1)
-    return None
-
-
 def _segments(ids: list[str | None]) -> dict[str, str]:
     """The first ``/{kind}/{pk}`` of each kind across `ids`, in priority order (one regex pass)."""
-    found: dict[str, str] = {}
-    for kind, value in _SEGMENTS.findall("\n".join([i for i in ids if i])):
-        if kind not in found:
-            found[kind] = value
-    return found
+    found = _SEGMENTS.findall("\n".join(filter(None, ids)))
+    if not found:
+        return {}
+    found.reverse()  # so that the first match of each kind is the one that stays
+    return dict(found)
 
 
 def _is_person(value: Any) -> bool:
@@ -169,121 +160,211 @@ def _subject(v: EventView) -> Any:
     return v.actor
 
 
-def _course(v: EventView) -> tuple[str | None, str | None]:
-    group, membership, obj = _ent(v.group), _ent(v.membership), _ent(v.object)
-    orgs: list[Org | None] = [group]
-    if group is not None:
-        orgs.append(_ent(group.sub_organization_of))
-    if membership is not None:
-        orgs.append(_ent(membership.organization))
-    if obj is not None:
-        orgs.append(_ent(obj.course))
-    number = pk = None
-    for org in orgs:
-        if org is None:
-            continue
-        number = number or _str(org.course_number)
-        if pk is None and org.extensions is not None:
-            pk = _str(org.extensions.course_id)
-    if membership is not None and membership.extensions is not None:
-        number = number or _str(membership.extensions.course_external_id)
-        pk = pk or _str(membership.extensions.course_id)
-    return number, pk
-
-
 def extract(event: Event) -> KeyData:
-    """Build the key-data record of a decoded event."""
-    v = event.view
-    obj, gen, membership = _ent(v.object), _ent(v.generated), _ent(v.membership)
-    env = event.envelope
-    actor_id = _id(v.actor)
-    object_id = _id(v.object)
-    generated_id = _id(v.generated)
-    subject = _subject(v)
-    subject_id = _id(subject)
-    subject_ext = None if isinstance(subject, str) or subject is None else subject.extensions
-    member_ext = membership.extensions if membership is not None else None
+    """Build the key-data record of a decoded event.
 
-    ids: list[str | None] = [object_id, generated_id]
+    This runs once per ingested event, and at this size every bytecode shows: the helpers above
+    state the rules one at a time, here they are inlined for the common cases (a slot holding an
+    entity, a string value, an actor that is a Person), and `KeyData` is built positionally
+    (keywords cost four times as much for 30 fields).
+    """
+    v = event.view
+    actor, obj, gen, membership, group = v.actor, v.object, v.generated, v.membership, v.group
+    # slot ids (`_id`) and entity views (`_ent`: a bare IRI or null is no entity)
+    if actor is None:
+        actor_id = None
+    elif isinstance(actor, str):
+        actor_id = actor or None
+    else:
+        actor_id = actor.id
+        if not (actor_id and isinstance(actor_id, str)):
+            actor_id = None
+    if obj is None:
+        object_id = None
+    elif isinstance(obj, str):
+        object_id, obj = obj or None, None
+    else:
+        object_id = obj.id
+        if not (object_id and isinstance(object_id, str)):
+            object_id = None
+    if gen is None:
+        generated_id = None
+    elif isinstance(gen, str):
+        generated_id, gen = gen or None, None
+    else:
+        generated_id = gen.id
+        if not (generated_id and isinstance(generated_id, str)):
+            generated_id = None
+    if isinstance(membership, str):
+        membership = None
+
+    # the subject (`_subject`): the actor when it is a Person
+    if actor is not None and (
+        "/users/" in actor
+        if isinstance(actor, str)
+        else isinstance(actor.type, str) and (TERMS.get(actor.type) or term(actor.type)) == "Person"
+    ):
+        subject: Any = actor
+        subject_id = actor_id
+    else:
+        subject = _subject(v)
+        subject_id = _id(subject)
+    user_pk = user_external_id = None
+    if subject is not None and not isinstance(subject, str) and (ext := subject.extensions) is not None:
+        user_pk, user_external_id = ext.user_id, ext.user_external_id
+        if not (user_pk and isinstance(user_pk, str)):
+            user_pk = _str(user_pk)
+        if not (user_external_id and isinstance(user_external_id, str)):
+            user_external_id = _str(user_external_id)
+    member_ext = membership.extensions if membership is not None else None
+    if member_ext is not None:
+        user_pk = user_pk or _str(member_ext.user_id)
+        user_external_id = user_external_id or _str(member_ext.user_external_id)
+
+    # primary keys (`_segments`) in the ids of object, generated, their assignable, attempt and
+    # isPartOf, and target, in that order
+    # (a bare IRI goes in as it is: `_segments` skips empty ones)
+    ids = [object_id, generated_id]
     for node in (obj, gen):
         if node is not None:
-            assignable = _ent(node.assignable)
-            ids += [_id(node.assignable), _id(node.attempt), _id(node.is_part_of)]
-            if assignable is not None:
+            assignable, attempt, part_of = node.assignable, node.attempt, node.is_part_of
+            ids.append(assignable if assignable is None or isinstance(assignable, str) else _id(assignable))
+            ids.append(attempt if attempt is None or isinstance(attempt, str) else _id(attempt))
+            ids.append(part_of if part_of is None or isinstance(part_of, str) else _id(part_of))
+            if assignable is not None and not isinstance(assignable, str):
                 ids.append(_id(assignable.is_part_of))
-    ids.append(_id(v.target))
+    if v.target is not None:
+        ids.append(_id(v.target))
     pks = _segments(ids)
     gradable = pks.get("gradableItems")
     if gradable is None and obj is not None:
-        for node in (obj, _ent(obj.is_part_of)):
-            if gradable is None and node is not None and node.extensions is not None:
-                gradable = _str(node.extensions.gradeable_item_id)
+        if obj.extensions is not None:
+            gradable = _str(obj.extensions.gradeable_item_id)
+        part_of = obj.is_part_of
+        if gradable is None and part_of is not None and not isinstance(part_of, str) and part_of.extensions is not None:
+            gradable = _str(part_of.extensions.gradeable_item_id)
 
-    number, course_pk = _course(v)
+    # course (`_course`): the first courseNumber and bb:course.id of the organisations in order
+    number = course_pk = None
+    if group is not None and not isinstance(group, str):
+        number = _str(group.course_number)
+        if group.extensions is not None:
+            course_pk = _str(group.extensions.course_id)
+        org = group.sub_organization_of
+        if org is not None and not isinstance(org, str):
+            number, course_pk = _org(org, number, course_pk)
+    if membership is not None:
+        org = membership.organization
+        if org is not None and not isinstance(org, str):
+            number, course_pk = _org(org, number, course_pk)
+    if obj is not None:
+        org = obj.course
+        if org is not None and not isinstance(org, str):
+            number, course_pk = _org(org, number, course_pk)
     roles = None
-    if membership is not None and isinstance(membership.roles, list):
-        roles = ",".join(term(r) for r in membership.roles if isinstance(r, str)) or None
+    if membership is not None:
+        if member_ext is not None:
+            number = number or _str(member_ext.course_external_id)
+            course_pk = course_pk or _str(member_ext.course_id)
+        found = membership.roles
+        if isinstance(found, list):
+            if len(found) == 1 and isinstance(found[0], str):  # Learn sends one role
+                roles = TERMS.get(found[0]) or term(found[0]) or None
+            else:
+                roles = ",".join([TERMS.get(r) or term(r) for r in found if isinstance(r, str)]) or None
 
-    score = max_score = None
-    started = ended = duration = None
-    grade_action = question_type = None
+    score = max_score = started = ended = duration = grade_action = question_type = None
     if gen is not None:
         for value in (gen.score_given, gen.normal_score, gen.result_score, gen.total_score):
-            score = _num(value)
-            if score is not None:
-                break
+            if value is not None:
+                score = _num(value)
+                if score is not None:
+                    break
         max_score = _num(gen.max_score) or _num(gen.max_result_score)
         started, ended, duration = gen.started_at_time, gen.ended_at_time, gen.duration
-        if gen.extensions is not None:
-            grade_action = _str(gen.extensions.action_name)
-            question_type = _str(gen.extensions.question_type)
+        ext = gen.extensions
+        if ext is not None:
+            grade_action = _str(ext.action_name)
+            question_type = _str(ext.question_type)
+    object_type = None
     if obj is not None:
         if not max_score:
-            for node in (_ent(obj.assignable), obj, _ent(gen.assignable) if gen is not None else None):
-                if node is not None and _num(node.max_score):
-                    max_score = _num(node.max_score)
-                    break
+            for scored in (obj.assignable, obj, gen.assignable if gen is not None else None):
+                if scored is not None and not isinstance(scored, str) and scored.max_score is not None:
+                    found = _num(scored.max_score)
+                    if found:
+                        max_score = found
+                        break
         started = started or obj.started_at_time
         ended = ended or obj.ended_at_time
         duration = duration or obj.duration
         if question_type is None and obj.extensions is not None:
             question_type = _str(obj.extensions.question_type)
+        if isinstance(obj.type, str):
+            object_type = TERMS.get(obj.type) or term(obj.type)
 
-    session = _id(v.federated_session) or _id(v.session)
+    session = v.federated_session
+    session = _id(session) if session is not None else None
+    if session is None and v.session is not None:
+        session = _id(v.session)
     if session is not None and session.endswith("/sessions/"):
         session = None
 
+    # site: the first of actor, object, edApp and subject ids naming one
+    m = _SITE.search(actor_id) if actor_id else None
+    if m is None:
+        for candidate in (object_id, _id(v.ed_app), subject_id):
+            if candidate and (m := _SITE.search(candidate)) is not None:
+                break
+    user = _USER.search(subject_id) if subject_id else None
+    env = event.envelope
+    if env is not None:
+        send_time, sensor = env.send_time, env.sensor
+        if not (send_time and isinstance(send_time, str)):
+            send_time = _str(send_time)
+        if not (sensor and isinstance(sensor, str)):
+            sensor = _str(sensor)
+    else:
+        send_time = sensor = None
+    # positional, in the order of KeyData's fields
     return KeyData(
-        event_key=event.key,
-        event_id=event.id,
-        version=event.version,
-        type=event.type or None,
-        action=event.action or None,
-        event_time=event.event_time,
-        send_time=_str(env.send_time) if env is not None else None,
-        sensor=_str(env.sensor) if env is not None else None,
-        site=_search(_SITE, [actor_id, object_id, _id(v.ed_app), subject_id]),
-        actor_id=actor_id,
-        user_uuid=_search(_USER, [subject_id]),
-        user_pk=(subject_ext and _str(subject_ext.user_id)) or (member_ext and _str(member_ext.user_id)) or None,
-        user_external_id=(subject_ext and _str(subject_ext.user_external_id))
-        or (member_ext and _str(member_ext.user_external_id))
-        or None,
-        course_number=number,
-        course_pk=course_pk,
-        roles=roles,
-        object_id=object_id,
-        object_type=term(obj.type) if obj is not None and isinstance(obj.type, str) else None,
-        gradable_item_pk=gradable,
-        assessment_pk=pks.get("assessments"),
-        question_pk=pks.get("questions"),
-        attempt_pk=pks.get("attempts"),
-        score=score,
-        max_score=max_score,
-        grade_action=grade_action,
-        question_type=question_type,
-        session_id=session,
-        started_at=_str(started),
-        ended_at=_str(ended),
-        duration=_str(duration),
+        event.key,
+        event.id,
+        event.version,
+        event.type or None,
+        event.action or None,
+        event.event_time,
+        send_time,
+        sensor,
+        m.group(1) if m is not None else None,
+        actor_id,
+        user.group(1) if user is not None else None,
+        user_pk,
+        user_external_id,
+        number,
+        course_pk,
+        roles,
+        object_id,
+        object_type,
+        gradable,
+        pks.get("assessments"),
+        pks.get("questions"),
+        pks.get("attempts"),
+        score,
+        max_score,
+        grade_action,
+        question_type,
+        session,
+        None if started is None else _str(started),
+        None if ended is None else _str(ended),
+        None if duration is None else _str(duration),
     )
+
+
+def _org(org: Org, number: str | None, pk: str | None) -> tuple[str | None, str | None]:
+    """`_course`'s step for one organisation: fill in what is still missing."""
+    if number is None:
+        number = _str(org.course_number)
+    if pk is None and org.extensions is not None:
+        pk = _str(org.extensions.course_id)
+    return number, pk

@@ -155,6 +155,20 @@ def repair(data: bytes) -> tuple[bytes, list[str]]:
 # Splitting one JSON document (in memory)
 
 
+_DATA_PATHS: list[str] = []
+_DATA_PATHS_KEPT = 10_000
+
+
+def _data_paths(count: int) -> list[str]:
+    """``data[0]`` … ``data[count - 1]``: every event of an envelope needs its path, so the first
+    `_DATA_PATHS_KEPT` are made once and kept; a larger envelope gets a list of its own."""
+    if len(_DATA_PATHS) < count:
+        if count > _DATA_PATHS_KEPT:
+            return [f"data[{i}]" for i in range(count)]
+        _DATA_PATHS.extend(f"data[{i}]" for i in range(len(_DATA_PATHS), count))
+    return _DATA_PATHS
+
+
 class _Reader:
     """Splits documents into events, numbering events and envelopes across the whole input."""
 
@@ -255,14 +269,15 @@ class _Reader:
             yield self.failure("data", raw, "envelope holds no events (empty data array)")
         index = self.events
         source = self.source
+        paths = _data_paths(len(split.data))
         for i, item in enumerate(split.data):
             item_raw = bytes(item)
             if item_raw[:1] != b"{":
                 self.events = index
-                yield self.failure(f"data[{i}]", item_raw, "not a Caliper event: expected a JSON object")
+                yield self.failure(paths[i], item_raw, "not a Caliper event: expected a JSON object")
                 index = self.events
                 continue
-            yield RawEvent(index, f"data[{i}]", item_raw, envelope, source)
+            yield RawEvent(index, paths[i], item_raw, envelope, source)
             index += 1
             self.events = index
 

@@ -42,9 +42,23 @@ _LIS_PREFIXES = (
 )
 
 
-@lru_cache(maxsize=4096)
+#: Memo of `term`: the same few hundred IRIs repeat in every payload. A plain dict, so that hot
+#: callers can write ``TERMS.get(v) or term(v)`` (a dict lookup costs a third of a cached call).
+TERMS: dict[str, str] = {}
+_TERMS_MAX = 4096
+
+
 def term(value: str) -> str:
     """The canonical term for a type, action, role or status IRI (see module docstring)."""
+    found = TERMS.get(value)
+    if found is None:
+        found = _term(value)
+        if len(TERMS) < _TERMS_MAX:  # bounded: arbitrary input must not grow it without end
+            TERMS[value] = found
+    return found
+
+
+def _term(value: str) -> str:
     if "/" not in value and ":" not in value:
         return value
     if "caliper.blackboard.com" in value:

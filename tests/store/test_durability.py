@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ from storekit import synthetic_rows
 from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.store import open_store
 from caliper_stream.store.postgres import PostgresStore
-from caliper_stream.store.sqlite import SQLiteStore
+from caliper_stream.store.sqlite import PAGE_SIZE, WAL_CHECKPOINT_BYTES, SQLiteStore
 
 
 @pytest.mark.parametrize(("query", "level"), [("", 1), ("?durability=full", 2)])
@@ -28,6 +29,26 @@ def test_sqlite_durability_setting(tmp_path: Path, query: str, level: int) -> No
         assert store._conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         store.close()
+
+
+def test_sqlite_page_size_applies_to_new_databases_only(tmp_path: Path) -> None:
+    """New files get 16 KiB pages; an existing file keeps its own, and its WAL checkpoint
+    interval stays ~64 MB whatever the page size."""
+    old = tmp_path / "old.db"
+    sqlite3.connect(old).execute("CREATE TABLE t (x)").connection.close()  # SQLite's 4 KiB default
+    for path, page_size in ((tmp_path / "new.db", PAGE_SIZE), (old, 4096)):
+        store = open_store(f"sqlite:///{path}")
+        try:
+            assert isinstance(store, SQLiteStore)
+            assert store._conn.execute("PRAGMA page_size").fetchone() == (page_size,)
+            assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (WAL_CHECKPOINT_BYTES // page_size,)
+            rows = synthetic_rows(3)
+            assert store.write(rows).accepted == 3
+            stored = dict(store.query("SELECT event_key, raw FROM events"))
+            assert stored == {r.event_key: r.raw for r in rows}
+            assert store.query("SELECT count(*), typeof(raw) FROM events WHERE score IS NULL") == [(3, "blob")]
+        finally:
+            store.close()
 
 
 def test_bad_durability_is_refused(tmp_path: Path) -> None:

@@ -8,6 +8,10 @@ only what key data reads there, which is what makes the ingest path fast (see
 
 Entity slots accept an object, a bare IRI string ("thinned" entities) or null. Caliper 1.0
 ``@id``/``@type`` are mapped to ``id``/``type`` before decoding (see `caliper_stream.event`).
+
+Views are ``gc=False``: what JSON decodes to cannot hold a reference cycle, and not tracking the
+~20 Structs an event decodes into saves about a fifth of the decode time and keeps the cyclic
+garbage collector from running over them during a large import.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 import msgspec
 
 
-class Ext(msgspec.Struct):
+class Ext(msgspec.Struct, gc=False):
     """The Blackboard extensions key data reads (``bb:`` keys contain dots)."""
 
     user_id: Any = msgspec.field(default=None, name="bb:user.id")
@@ -32,14 +36,14 @@ class Ext(msgspec.Struct):
 Extensions = Ext | None
 
 
-class Ref(msgspec.Struct):
+class Ref(msgspec.Struct, gc=False):
     """An entity of which only the identity matters (edApp, target, sessions, referrer)."""
 
     id: Any = None
     type: Any = None
 
 
-class Agent(msgspec.Struct):
+class Agent(msgspec.Struct, gc=False):
     """A Person or SoftwareApplication, with Learn's user extensions."""
 
     id: Any = None
@@ -47,7 +51,7 @@ class Agent(msgspec.Struct):
     extensions: Extensions = None
 
 
-class Org(msgspec.Struct, rename="camel"):
+class Org(msgspec.Struct, rename="camel", gc=False):
     """A CourseOffering, CourseSection or Group."""
 
     id: Any = None
@@ -57,7 +61,7 @@ class Org(msgspec.Struct, rename="camel"):
     sub_organization_of: Org | str | None = None
 
 
-class Membership(msgspec.Struct):
+class Membership(msgspec.Struct, gc=False):
     id: Any = None
     type: Any = None
     extensions: Extensions = None
@@ -66,7 +70,7 @@ class Membership(msgspec.Struct):
     roles: Any = None
 
 
-class Node(msgspec.Struct, rename="camel"):
+class Node(msgspec.Struct, rename="camel", gc=False):
     """The object or generated entity: attempts, scores, results, assessments, sessions."""
 
     id: Any = None
@@ -90,7 +94,7 @@ class Node(msgspec.Struct, rename="camel"):
     duration: Any = None
 
 
-class EventView(msgspec.Struct, rename="camel"):
+class EventView(msgspec.Struct, rename="camel", gc=False):
     """The top level of an event."""
 
     type: Any = None

@@ -19,10 +19,14 @@ from caliper_stream.vocab import term
 
 #: extension keys Learn fills with a JSON-encoded list (1.0)
 LIST_EXTENSIONS: Final = frozenset({"bb:group.users"})
+_CONTAINERS: Final = (dict, list)
 
 
 def _encoded_lists(value: Any, path: str) -> Iterator[Finding]:
-    """Extensions Learn fills with a JSON-encoded list instead of a list (1.0 ``bb:group.users``)."""
+    """Extensions Learn fills with a JSON-encoded list instead of a list (1.0 ``bb:group.users``).
+
+    Only objects and arrays are descended into: a generator and a path per scalar value made
+    this walk cost more than checking the whole event."""
     if isinstance(value, dict):
         extensions = value.get("extensions")
         if isinstance(extensions, dict):
@@ -32,30 +36,52 @@ def _encoded_lists(value: Any, path: str) -> Iterator[Finding]:
                     at = join(join(path, "extensions"), key)
                     yield Finding(at, "JSON encoded in a string where a list belongs", "advisory")
         for key, item in value.items():
-            if key not in ("extensions", "@context"):
+            if isinstance(item, _CONTAINERS) and key not in ("extensions", "@context"):
                 yield from _encoded_lists(item, join(path, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _encoded_lists(item, join(path, i))
+            if isinstance(item, _CONTAINERS):
+                yield from _encoded_lists(item, join(path, i))
 
 
 def _entities(value: Any, path: str) -> Iterator[tuple[str, str, str]]:
-    """(type, id, path) of every identified entity object inside `value` (extensions excluded)."""
+    """(type, id, path) of every identified entity object inside `value` (extensions excluded).
+
+    Like `_encoded_lists`, only objects and arrays are descended into."""
     if isinstance(value, dict):
         kind = value.get("type", value.get("@type"))
         ident = value.get("id", value.get("@id"))
         if isinstance(kind, str) and isinstance(ident, str):
             yield term(kind), ident, path
         for key, item in value.items():
-            if key not in ("extensions", "@context"):
+            if isinstance(item, _CONTAINERS) and key not in ("extensions", "@context"):
                 yield from _entities(item, join(path, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _entities(item, join(path, i))
+            if isinstance(item, _CONTAINERS):
+                yield from _entities(item, join(path, i))
 
 
 def _tail(iri: str, parts: int = 2) -> str:
     return "/".join(iri.rstrip("/").split("/")[-parts:])
+
+
+def _support(candidates: set[str], ids: list[str]) -> dict[str, int]:
+    """For each candidate id, how many of `ids` are it or build on it (``candidate/…``).
+
+    One pass over the ``/`` positions of each id, not a scan of all ids per candidate: an event
+    with thousands of members whose ids end alike made that quadratic."""
+    support = dict.fromkeys(candidates, 0)
+    for ident in ids:
+        if ident in support:
+            support[ident] += 1
+        cut = ident.find("/")
+        while cut >= 0:
+            prefix = ident[:cut]
+            if prefix in support:
+                support[prefix] += 1
+            cut = ident.find("/", cut + 1)
+    return support
 
 
 def quirks(doc: Any, path: str) -> list[Finding]:
@@ -72,12 +98,16 @@ def quirks(doc: Any, path: str) -> list[Finding]:
             found.append(Finding(join(at, "id"), f"id embeds a Scala Option: {ident!r}", "advisory"))
         if "/" in ident:
             groups.setdefault((kind, _tail(ident)), []).append((ident, at))
-    ids = [ident for _, ident, _ in everything]
-    for (kind, _), members in groups.items():
+    disputed: dict[tuple[str, str], list[str]] = {}
+    for key, members in groups.items():
         distinct = list(dict.fromkeys(ident for ident, _ in members))
-        if len(distinct) < 2:
-            continue
-        support = {c: sum(1 for i in ids if i == c or i.startswith(c + "/")) for c in distinct}
+        if len(distinct) >= 2:
+            disputed[key] = distinct
+    if not disputed:
+        return found
+    support = _support({c for distinct in disputed.values() for c in distinct}, [i for _, i, _ in everything])
+    for (kind, tail), distinct in disputed.items():
+        members = groups[(kind, tail)]
         best = max(distinct, key=lambda c: support[c])
         for ident, at in members:
             if ident != best:
