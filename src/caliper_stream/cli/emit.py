@@ -240,7 +240,6 @@ def demo(
 def outbox_list(path: OutboxArg, limit: Annotated[int, typer.Option(help="Failed events to show.")] = 20) -> None:
     """Counts, and the failed events with the status and body the endpoint answered."""
     from rich.console import Console
-    from rich.table import Table
 
     from caliper_stream.sensor.outbox import Outbox
 
@@ -256,10 +255,12 @@ def outbox_list(path: OutboxArg, limit: Annotated[int, typer.Option(help="Failed
         f"sent {counts.sent:,}, retries {counts.retries:,}"
     )
     if failed:
-        table = Table("id", "attempts", "status", "reason", "event")
-        for f in failed:
-            table.add_row(str(f.id), str(f.attempts), str(f.status or "-"), (f.reason or "")[:120], f.body[:60].decode(errors="replace") + "…")
-        console.print(table)
+        rows = [
+            {"id": f.id, "attempts": f.attempts, "status": f.status or "-", "reason": (f.reason or "")[:120],
+             "event": f.body[:60].decode(errors="replace") + "…"}
+            for f in failed
+        ]
+        print_table(rows, ["id", "attempts", "status", "reason", "event"])
 
 
 @outbox_app.command("retry")

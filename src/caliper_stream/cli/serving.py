@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from caliper_stream.cli.common import DbOpt, fail
+from caliper_stream.cli.common import DbOpt, fail, print_table
 from caliper_stream.errors import StoreError
 
 keys_app = typer.Typer(help="API keys: one per Learn site or provider; its name is each event's source.", no_args_is_help=True)
@@ -113,8 +113,6 @@ def keys_add(
 @keys_app.command("list")
 def keys_list(db: DbOpt = None) -> None:
     """Every key's name, creation and revocation time (never the key)."""
-    from rich.console import Console
-    from rich.table import Table
 
     from caliper_stream.store import open_store
 
@@ -126,10 +124,8 @@ def keys_list(db: DbOpt = None) -> None:
             store.close()
     except StoreError as exc:
         fail(str(exc))
-    table = Table("name", "created", "revoked", "hash")
-    for k in keys:
-        table.add_row(k.name, k.created_at, k.revoked_at or "", k.key_hash[:12])
-    Console().print(table)
+    rows = [{"name": k.name, "created": k.created_at, "revoked": k.revoked_at, "hash": k.key_hash[:12]} for k in keys]
+    print_table(rows, ["name", "created", "revoked", "hash"])
 
 
 @keys_app.command("revoke")

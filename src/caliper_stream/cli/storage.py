@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from caliper_stream.cli.common import DbOpt, err_console, out_console
+from caliper_stream.cli.common import DbOpt, err_console, out_console, print_table
 from caliper_stream.errors import CaliperStreamError
 from caliper_stream.store import default_db_url, open_store, redact
 from caliper_stream.store.base import Store
@@ -169,12 +169,12 @@ def deadletters_list(
     """Dead letters, oldest first."""
     with _store(db) as store:
         letters = store.list_dead_letters(limit, after_id=after, include_replayed=all_)
-    table = Table("id", "received", "source", "bytes", "reasons", "replayed")
-    for dl in letters:
-        table.add_row(
-            str(dl.id), dl.received_at, dl.source or "", str(len(dl.raw)), _reason_text(list(dl.reasons)), dl.replayed_at or ""
-        )
-    out_console.print(table)
+    rows = [
+        {"id": dl.id, "received": dl.received_at, "source": dl.source, "bytes": len(dl.raw),
+         "reasons": _reason_text(list(dl.reasons)), "replayed": dl.replayed_at}
+        for dl in letters
+    ]
+    print_table(rows, ["id", "received", "source", "bytes", "reasons", "replayed"])
 
 
 @deadletters_app.command("show")
