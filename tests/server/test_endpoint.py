@@ -149,15 +149,28 @@ def test_caliper_1_0_envelope_without_data_version_is_accepted(site: Site) -> No
 @pytest.mark.parametrize("ctype", ["text/plain", "application/xml", "multipart/form-data; boundary=x"])
 def test_non_json_content_type_is_415(site: Site, ctype: str) -> None:
     events = learn_events(1)
-    r = site.post(envelope(events), headers={"Content-Type": ctype})
+    body = envelope(events)
+    r = site.post(body, headers={"Content-Type": ctype})
     assert r.status_code == 415
     assert r.headers["content-type"] == PROBLEM
     assert site.count_ids(ids(events)) == 0
+    # nothing an authenticated source sends is lost: the body waits as a dead letter
+    (letter,) = dead_letters_with(site, body)
+    assert any("is not JSON" in p.message for p in letter.reasons)  # type: ignore[attr-defined]
 
 
 def test_unknown_content_encoding_is_415(site: Site) -> None:
-    r = site.post(envelope(learn_events(1)), headers={"Content-Encoding": "br"})
+    body = envelope(learn_events(1))
+    r = site.post(body, headers={"Content-Encoding": "br"})
     assert r.status_code == 415
+    assert len(dead_letters_with(site, body)) == 1
+
+
+def test_refused_media_type_is_not_stored_for_an_unknown_key(site: Site) -> None:
+    body = envelope(learn_events(1))
+    r = site.post(body, headers={"Content-Type": "text/plain", "Authorization": "Bearer nope"})
+    assert r.status_code == 401
+    assert dead_letters_with(site, body) == []
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from caliper_stream.errors import StoreUnavailable
-from caliper_stream.ingest import Batch
+from caliper_stream.ingest import Batch, now
+from caliper_stream.problems import Problem
 from caliper_stream.server.auth import KeyRing, key_from_header
 from caliper_stream.server.metrics import Metrics
-from caliper_stream.server.payload import Parsed, TooLarge, parse
+from caliper_stream.server.payload import Parsed, TooLarge, parse, refuse
 from caliper_stream.server.problems import problem
 from caliper_stream.server.settings import Settings
 from caliper_stream.server.storage import BatchWriter
@@ -117,11 +118,14 @@ class IngestEndpoint:
             return who
         source = log["source"] = who
         ctype = media_type(request.headers.get("content-type"))
-        if ctype and ctype not in JSON_TYPES and not ctype.endswith("+json"):
-            return problem("unsupported-media-type", f"Content-Type {ctype!r} is not JSON; send application/json")
         encoding = request.headers.get("content-encoding", "").strip().lower()
-        if encoding not in ENCODINGS:
-            return problem("unsupported-media-type", f"Content-Encoding {encoding!r} is not supported; use gzip or none")
+        refused = None
+        if ctype and ctype not in JSON_TYPES and not ctype.endswith("+json"):
+            refused = f"Content-Type {ctype!r} is not JSON; send application/json"
+        elif encoding not in ENCODINGS:
+            refused = f"Content-Encoding {encoding!r} is not supported; use gzip or none"
+        if refused is not None:
+            return await self._refuse(request, source, refused, log)
         if self.pending > self.settings.overload_events:
             return problem(
                 "overloaded",
@@ -140,6 +144,19 @@ class IngestEndpoint:
             return problem("too-large", str(exc), max_bytes=self.settings.max_bytes)
         except ClientDisconnect:
             return problem("incomplete", "the client went away before sending the whole body; nothing stored")
+        return await self._store(request, parsed, source, log)
+
+    async def _refuse(self, request: Request, source: str, reason: str, log: dict[str, Any]) -> Response:
+        """415, after keeping the body as a dead letter: an authenticated source's bytes are never
+        dropped, whatever it labelled them (replay them once the sender is fixed)."""
+        try:
+            body = await self._body(request)
+        except TooLarge as exc:
+            return problem("too-large", str(exc), max_bytes=self.settings.max_bytes)
+        except ClientDisconnect:
+            return problem("incomplete", "the client went away before sending the whole body; nothing stored")
+        log["bytes"] = len(body)
+        parsed = refuse(body, [Problem("", reason)], source, now(), "unsupported-media-type", reason)
         return await self._store(request, parsed, source, log)
 
     async def _store(self, request: Request, parsed: Parsed, source: str, log: dict[str, Any]) -> Response:

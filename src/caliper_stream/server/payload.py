@@ -59,7 +59,7 @@ def parse(body: bytes, source: str, max_inflated: int) -> Parsed:
         items = list(read_bytes(plain, source))
     except (ReadError, zlib.error, gzip.BadGzipFile, EOFError, OSError) as exc:
         reason = error("", f"not readable: {exc}")
-        return _refuse(body, [reason], source, received_at, "not-caliper", str(reason))
+        return refuse(body, [reason], source, received_at, "not-caliper", str(reason))
     for item in items:
         env = item.envelope
         if env is not None and env.data_version is not None and version_of_context(env.data_version) is None:
@@ -67,19 +67,19 @@ def parse(body: bytes, source: str, max_inflated: int) -> Parsed:
                 f"envelope[{env.index}].dataVersion",
                 f"unsupported dataVersion {env.data_version!r}; supported: {', '.join(CONTEXTS.values())}",
             )
-            return _refuse(body, [reason], source, received_at, "unsupported-version", reason.message)
+            return refuse(body, [reason], source, received_at, "unsupported-version", reason.message)
     events: list[Event] = [decode(item) for item in items]
     batch = prepare(events, source=source, received_at=received_at)
     if not batch.rows and all(item.envelope is None for item in items):
         reasons = [r for dl in batch.dead_letters for r in dl.reasons]
         detail = "; ".join(str(r) for r in reasons[:3]) or "no event in the body"
-        return _refuse(body, reasons, source, received_at, "not-caliper", detail)
+        return refuse(body, reasons, source, received_at, "not-caliper", detail)
     rows = [row.keydata.type or "unknown" for row in batch.rows]
     rejected = [e.type or "unknown" for e in events if e.rejection is not None]
     return Parsed(batch, rows, rejected)
 
 
-def _refuse(
+def refuse(
     body: bytes, reasons: list[Problem], source: str, received_at: str, kind: str, detail: str
 ) -> Parsed:
     """The whole body as ONE dead letter: replaying it later re-reads exactly what was sent."""
