@@ -3,6 +3,7 @@ durable queue). Thin: the work is in `caliper_stream.simulate` and `caliper_stre
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from collections import Counter
@@ -16,6 +17,7 @@ from caliper_stream.cli.common import fail, print_table
 
 outbox_app = typer.Typer(help="The sensor's outbox: events not yet acknowledged, and refused ones.", no_args_is_help=True)
 
+DEMO_KEY = "demo-learn"
 OutboxArg = Annotated[Path, typer.Argument(help="Outbox file (the sensor's --outbox).", exists=True, dir_okay=False)]
 
 
@@ -147,9 +149,25 @@ def _send(term: Any, config: Any, to: str, key: str, auth: str, outbox: Path, sp
         sensor.close()
 
 
+def _earlier_demo(db: Path) -> bool:
+    """Whether `db` is a store an earlier ``demo`` made (only the demo key ever wrote to it), so
+    running the README's command twice works, while a real store is never replaced silently."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            keys = {name for (name,) in conn.execute("SELECT DISTINCT name FROM api_keys")}
+            sources = {src for (src,) in conn.execute("SELECT DISTINCT source FROM events")}
+    except sqlite3.Error:
+        return False
+    return keys == {DEMO_KEY} and sources <= {DEMO_KEY}
+
+
 def demo(
-    db_path: Annotated[Path, typer.Option("--db", help="SQLite file for the demo store (must not exist, see --replace).")] = Path("caliper-demo.db"),
-    replace: Annotated[bool, typer.Option(help="Replace --db if it exists.")] = False,
+    db_path: Annotated[
+        Path, typer.Option("--db", help="SQLite file for the demo store (an earlier demo's is replaced; anything else needs --replace).")
+    ] = Path("caliper-demo.db"),
+    replace: Annotated[bool, typer.Option(help="Replace --db even if it is not an earlier demo's store.")] = False,
     temp: Annotated[bool, typer.Option(help="Use a temporary store, deleted at the end.")] = False,
     courses: Annotated[int, typer.Option(help="Courses to simulate.")] = 3,
     students: Annotated[int, typer.Option(help="Students to simulate.")] = 40,
@@ -170,15 +188,16 @@ def demo(
     with tempfile.TemporaryDirectory(prefix="caliper-demo-") as tmp:
         db = Path(tmp) / "caliper-demo.db" if temp else db_path.resolve()
         if db.exists():
-            if not replace:
-                fail(f"{db} exists; use --replace, another --db, or --temp")
+            if not (replace or _earlier_demo(db)):
+                fail(f"{db} exists and is not a demo store; use --replace, another --db, or --temp")
+            console.print(f"replacing {db}", highlight=False, soft_wrap=True)
             for suffix in ("", "-wal", "-shm"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
         t0 = time.perf_counter()
         with console.status("starting caliper-stream serve …"):
-            server = LocalServer(db, key_name="demo-learn", log=Path(tmp) / "serve.log").start()
+            server = LocalServer(db, key_name=DEMO_KEY, log=Path(tmp) / "serve.log").start()
         try:
-            console.print(f"store: [bold]{server.db_url}[/] served at [bold]{server.url}[/] (key 'demo-learn')", soft_wrap=True)
+            console.print(f"store: [bold]{server.db_url}[/] served at [bold]{server.url}[/] (key {DEMO_KEY!r})", soft_wrap=True)
             term = Term(config)
             sent = Counter[str]()
             sensor = Sensor(
