@@ -136,7 +136,7 @@ def _segments(ids: list[str | None]) -> dict[str, str]:
 def _is_person(value: Any) -> bool:
     if isinstance(value, str):
         return "/users/" in value
-    return value is not None and isinstance(value.type, str) and term(value.type) == "Person"
+    return value is not None and isinstance(value.type, str) and (TERMS.get(value.type) or term(value.type)) == "Person"
 
 
 def _subject(v: EventView) -> Any:
@@ -163,47 +163,19 @@ def _subject(v: EventView) -> Any:
 def extract(event: Event) -> KeyData:
     """Build the key-data record of a decoded event.
 
-    This runs once per ingested event, and at this size every bytecode shows: the helpers above
-    state the rules one at a time, here they are inlined for the common cases (a slot holding an
-    entity, a string value, an actor that is a Person), and `KeyData` is built positionally
-    (keywords cost four times as much for 30 fields).
+    This runs once per ingested event, and at this size every bytecode shows: the course search
+    and the fallbacks are written out rather than looped over, and `KeyData` is built
+    positionally (keywords cost four times as much for 30 fields).
     """
     v = event.view
-    actor, obj, gen, membership, group = v.actor, v.object, v.generated, v.membership, v.group
-    # slot ids (`_id`) and entity views (`_ent`: a bare IRI or null is no entity)
-    if actor is None:
-        actor_id = None
-    elif isinstance(actor, str):
-        actor_id = actor or None
-    else:
-        actor_id = actor.id
-        if not (actor_id and isinstance(actor_id, str)):
-            actor_id = None
-    if obj is None:
-        object_id = None
-    elif isinstance(obj, str):
-        object_id, obj = obj or None, None
-    else:
-        object_id = obj.id
-        if not (object_id and isinstance(object_id, str)):
-            object_id = None
-    if gen is None:
-        generated_id = None
-    elif isinstance(gen, str):
-        generated_id, gen = gen or None, None
-    else:
-        generated_id = gen.id
-        if not (generated_id and isinstance(generated_id, str)):
-            generated_id = None
-    if isinstance(membership, str):
-        membership = None
+    actor, group = v.actor, v.group
+    actor_id = _id(actor)
+    object_id, obj = _id(v.object), _ent(v.object)
+    generated_id, gen = _id(v.generated), _ent(v.generated)
+    membership = _ent(v.membership)
 
-    # the subject (`_subject`): the actor when it is a Person
-    if actor is not None and (
-        "/users/" in actor
-        if isinstance(actor, str)
-        else isinstance(actor.type, str) and (TERMS.get(actor.type) or term(actor.type)) == "Person"
-    ):
+    # the subject: the actor when it is a Person (the common case), else `_subject`'s search
+    if _is_person(actor):
         subject: Any = actor
         subject_id = actor_id
     else:
@@ -211,11 +183,7 @@ def extract(event: Event) -> KeyData:
         subject_id = _id(subject)
     user_pk = user_external_id = None
     if subject is not None and not isinstance(subject, str) and (ext := subject.extensions) is not None:
-        user_pk, user_external_id = ext.user_id, ext.user_external_id
-        if not (user_pk and isinstance(user_pk, str)):
-            user_pk = _str(user_pk)
-        if not (user_external_id and isinstance(user_external_id, str)):
-            user_external_id = _str(user_external_id)
+        user_pk, user_external_id = _str(ext.user_id), _str(ext.user_external_id)
     member_ext = membership.extensions if membership is not None else None
     if member_ext is not None:
         user_pk = user_pk or _str(member_ext.user_id)
@@ -223,14 +191,11 @@ def extract(event: Event) -> KeyData:
 
     # primary keys (`_segments`) in the ids of object, generated, their assignable, attempt and
     # isPartOf, and target, in that order
-    # (a bare IRI goes in as it is: `_segments` skips empty ones)
     ids = [object_id, generated_id]
     for node in (obj, gen):
         if node is not None:
-            assignable, attempt, part_of = node.assignable, node.attempt, node.is_part_of
-            ids.append(assignable if assignable is None or isinstance(assignable, str) else _id(assignable))
-            ids.append(attempt if attempt is None or isinstance(attempt, str) else _id(attempt))
-            ids.append(part_of if part_of is None or isinstance(part_of, str) else _id(part_of))
+            assignable = node.assignable
+            ids += [_id(assignable), _id(node.attempt), _id(node.is_part_of)]
             if assignable is not None and not isinstance(assignable, str):
                 ids.append(_id(assignable.is_part_of))
     if v.target is not None:
@@ -244,7 +209,8 @@ def extract(event: Event) -> KeyData:
         if gradable is None and part_of is not None and not isinstance(part_of, str) and part_of.extensions is not None:
             gradable = _str(part_of.extensions.gradeable_item_id)
 
-    # course (`_course`): the first courseNumber and bb:course.id of the organisations in order
+    # course: the first courseNumber and bb:course.id of group, its subOrganizationOf, the
+    # membership's organization and the object's course, then the membership's extensions
     number = course_pk = None
     if group is not None and not isinstance(group, str):
         number = _str(group.course_number)
@@ -318,14 +284,7 @@ def extract(event: Event) -> KeyData:
                 break
     user = _USER.search(subject_id) if subject_id else None
     env = event.envelope
-    if env is not None:
-        send_time, sensor = env.send_time, env.sensor
-        if not (send_time and isinstance(send_time, str)):
-            send_time = _str(send_time)
-        if not (sensor and isinstance(sensor, str)):
-            sensor = _str(sensor)
-    else:
-        send_time = sensor = None
+    send_time, sensor = (_str(env.send_time), _str(env.sensor)) if env is not None else (None, None)
     # positional, in the order of KeyData's fields
     return KeyData(
         event.key,
@@ -362,7 +321,7 @@ def extract(event: Event) -> KeyData:
 
 
 def _org(org: Org, number: str | None, pk: str | None) -> tuple[str | None, str | None]:
-    """`_course`'s step for one organisation: fill in what is still missing."""
+    """One organisation's turn in the course search: fill in what is still missing."""
     if number is None:
         number = _str(org.course_number)
     if pk is None and org.extensions is not None:
