@@ -93,13 +93,7 @@ class Event:
         value = view.id
         self.id: str | None = value if isinstance(value, str) else None
         value = view.event_time
-        if isinstance(value, str):
-            # Learn's own form is already canonical: skip the call in the common case
-            if not (len(value) == 24 and value[19] == "." and value[23] == "Z" and value[10] == "T"):
-                value = canonical_time(value)
-            self.event_time: str | None = value
-        else:
-            self.event_time = None
+        self.event_time: str | None = canonical_time(value) if isinstance(value, str) else None
         self.key = ""
         self._keydata: KeyData | None = None
 
@@ -225,10 +219,7 @@ def decode(item: RawEvent) -> Event:
     """Decode one raw event leniently. Never raises; see ``Event.rejection``."""
     data = item.text if item.text is not None else item.raw
     warnings = list(item.warnings)
-    try:  # the typed decode inlined: this is the hot path
-        view: EventView | None = _decode_view(data)
-    except _DECODE_ERRORS:
-        view = _view_slow(data, item.path, item.index, warnings)
+    view = _view(data, item.path, item.index, warnings)
     legacy = False
     if view is not None and view.type is None and b'"@type"' in data:
         legacy = True
@@ -273,32 +264,28 @@ def event_key(event: Event) -> str:
     """The deterministic identity of an event (see the module docstring).
 
     Slots contribute what `slot_id` gives; the score is the generated entity's first non-null
-    of scoreGiven, normalScore, resultScore. Computed inline: this runs once per ingested event."""
+    of scoreGiven, normalScore, resultScore."""
     v = event.view
-    actor, obj, target, generated = v.actor, v.object, v.target, v.generated
-    score = grade_action = generated_id = None
-    if generated is not None:
-        if isinstance(generated, str):
-            generated_id = generated
-        else:
-            generated_id = generated.id if isinstance(generated.id, str) else None
-            score = generated.score_given
+    generated = v.generated
+    score = grade_action = None
+    if generated is not None and not isinstance(generated, str):
+        score = generated.score_given
+        if score is None:
+            score = generated.normal_score
             if score is None:
-                score = generated.normal_score
-                if score is None:
-                    score = generated.result_score
-            if generated.extensions is not None:
-                grade_action = generated.extensions.action_name
+                score = generated.result_score
+        if generated.extensions is not None:
+            grade_action = generated.extensions.action_name
     identity = (
         "ek1",
         event.id or "",
         event.type,
         event.action,
         event.event_time or "",
-        actor if actor is None or isinstance(actor, str) else actor.id if isinstance(actor.id, str) else None,
-        obj if obj is None or isinstance(obj, str) else obj.id if isinstance(obj.id, str) else None,
-        target if target is None or isinstance(target, str) else target.id if isinstance(target.id, str) else None,
-        generated_id,
+        slot_id(v.actor),
+        slot_id(v.object),
+        slot_id(v.target),
+        slot_id(generated),
         score,
         grade_action,
     )
