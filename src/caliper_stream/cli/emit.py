@@ -175,7 +175,6 @@ def demo(
 ) -> None:
     """Start a local store, send it a simulated week of Learn through the sensor, show what arrived."""
     from rich.console import Console
-    from rich.table import Table
 
     from caliper_stream.analyse import REPORTS
     from caliper_stream.sensor import ManualClock, Sensor
@@ -232,14 +231,10 @@ def demo(
             funnels = REPORTS["funnel"](store, course=None)
         finally:
             store.close()
-        table = Table("type", "action", "events", title=f"what arrived: {total:,} distinct events")
-        for kind, action, n in by_type:
-            table.add_row(kind, action, f"{n:,}")
-        console.print(table)
-        by_action = Table("bb:action.name", "events", "mean score", title="grade events")
-        for action, n, mean in grades:
-            by_action.add_row(action, f"{n:,}", "" if mean is None else str(mean))
-        console.print(by_action)
+        arrived = [{"type": kind, "action": action, "events": f"{n:,}"} for kind, action, n in by_type]
+        print_table(arrived, ["type", "action", "events"], f"what arrived: {total:,} distinct events")
+        graded = [{"bb:action.name": action, "events": f"{n:,}", "mean score": mean} for action, n, mean in grades]
+        print_table(graded, ["bb:action.name", "events", "mean score"], "grade events")
         names = ("course_number", "user_pk", "gradable_item_pk", "attempt_pk", "score", "max_score", "event_time", "send_time")
         print_table([dict(zip(names, r, strict=True)) for r in rows], names, "key data: instructor grades (sent nightly)")
         if funnels:

@@ -124,9 +124,7 @@ class IngestEndpoint:
             refused = f"Content-Type {ctype!r} is not JSON; send application/json"
         elif encoding not in ENCODINGS:
             refused = f"Content-Encoding {encoding!r} is not supported; use gzip or none"
-        if refused is not None:
-            return await self._refuse(request, source, refused, log)
-        if self.pending > self.settings.overload_events:
+        if refused is None and self.pending > self.settings.overload_events:
             return problem(
                 "overloaded",
                 f"{self.pending} events are waiting to be stored; retry later",
@@ -135,28 +133,20 @@ class IngestEndpoint:
         try:
             body = await self._body(request)
             log["bytes"] = len(body)
-            limit = self.settings.max_inflated_bytes
-            if len(body) <= INLINE_BYTES and body[:2] != b"\x1f\x8b":
-                parsed = parse(body, source, limit)
+            if refused is not None:
+                # 415, but after keeping the body as a dead letter: an authenticated source's
+                # bytes are never dropped, whatever it labelled them (replay them once it is fixed)
+                parsed = refuse(body, [Problem("", refused)], source, now(), "unsupported-media-type", refused)
             else:
-                parsed = await asyncio.to_thread(parse, body, source, limit)
+                limit = self.settings.max_inflated_bytes
+                if len(body) <= INLINE_BYTES and body[:2] != b"\x1f\x8b":
+                    parsed = parse(body, source, limit)
+                else:
+                    parsed = await asyncio.to_thread(parse, body, source, limit)
         except TooLarge as exc:
             return problem("too-large", str(exc), max_bytes=self.settings.max_bytes)
         except ClientDisconnect:
             return problem("incomplete", "the client went away before sending the whole body; nothing stored")
-        return await self._store(request, parsed, source, log)
-
-    async def _refuse(self, request: Request, source: str, reason: str, log: dict[str, Any]) -> Response:
-        """415, after keeping the body as a dead letter: an authenticated source's bytes are never
-        dropped, whatever it labelled them (replay them once the sender is fixed)."""
-        try:
-            body = await self._body(request)
-        except TooLarge as exc:
-            return problem("too-large", str(exc), max_bytes=self.settings.max_bytes)
-        except ClientDisconnect:
-            return problem("incomplete", "the client went away before sending the whole body; nothing stored")
-        log["bytes"] = len(body)
-        parsed = refuse(body, [Problem("", reason)], source, now(), "unsupported-media-type", reason)
         return await self._store(request, parsed, source, log)
 
     async def _store(self, request: Request, parsed: Parsed, source: str, log: dict[str, Any]) -> Response:
