@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from caliper_stream.cli.common import DbOpt, err_console, out_console, print_table
+from caliper_stream.cli.common import DbOpt, err_console, fail, out_console, print_table
 from caliper_stream.errors import CaliperStreamError
 from caliper_stream.store import default_db_url, open_store, redact
 from caliper_stream.store.base import Store
@@ -47,8 +47,7 @@ def _store(db: str | None, *, migrate: bool = True) -> Iterator[Store]:
         store = open_store(url, migrate=migrate)
         yield store
     except CaliperStreamError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
-        raise typer.Exit(2) from None
+        fail(str(exc), 2)
     finally:
         if store is not None:
             store.close()
@@ -118,8 +117,7 @@ def _output(path: str) -> Iterator[BinaryIO]:
     try:
         fh = Path(path).open("wb")  # noqa: SIM115 - closed below
     except OSError as exc:
-        err_console.print(f"[red]error:[/red] cannot write {path}: {exc.strerror}", highlight=False)
-        raise typer.Exit(2) from None
+        fail(f"cannot write {path}: {exc.strerror}", 2)
     with fh:
         yield fh
 
@@ -143,11 +141,9 @@ def export(
     from caliper_stream.store.export import export as run_export
 
     if fmt not in FORMATS:
-        err_console.print(f"[red]error:[/red] --format must be one of {', '.join(FORMATS)}", highlight=False)
-        raise typer.Exit(2)
+        fail(f"--format must be one of {', '.join(FORMATS)}", 2)
     if what not in ("events", "keydata"):
-        err_console.print("[red]error:[/red] --what must be events or keydata", highlight=False)
-        raise typer.Exit(2)
+        fail("--what must be events or keydata", 2)
     filters = Filters(since=since, until=until, course=course, type=type_)
     with _store(db) as store, _output(out) as fh:
         n = run_export(store, fh, fmt=fmt, what=what, filters=filters)  # type: ignore[arg-type]
@@ -187,8 +183,7 @@ def deadletters_show(
     with _store(db) as store:
         dl = store.get_dead_letter(id)
     if dl is None:
-        err_console.print(f"[red]error:[/red] no dead letter {id}", highlight=False)
-        raise typer.Exit(2)
+        fail(f"no dead letter {id}", 2)
     if raw:
         sys.stdout.buffer.write(dl.raw)
         sys.stdout.buffer.flush()
