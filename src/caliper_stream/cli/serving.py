@@ -88,11 +88,23 @@ def keys_add(
     key: Annotated[
         str | None, typer.Option("--key", help="Register this key (e.g. one Learn generated) instead of a new one.")
     ] = None,
+    role: Annotated[
+        str, typer.Option("--role", help="write: sends events (Learn's); read: the read API and dashboard; admin.")
+    ] = "write",
+    identity: Annotated[
+        bool, typer.Option("--identity", help="read/admin: may see people's names and external ids.")
+    ] = False,
 ) -> None:
     """Create a key for NAME and print it (alone, on stdout): it is shown only this once."""
     from caliper_stream.server.auth import generate_key, hash_key
     from caliper_stream.store import open_store
 
+    from caliper_stream.store.base import ROLES
+
+    if role not in ROLES:
+        fail(f"--role must be one of {', '.join(ROLES)}")
+    if identity and role == "write":
+        fail("--identity is a right of read and admin keys; a write key never reads")
     new = key is None
     secret = generate_key() if key is None else key.strip()
     if not secret:
@@ -100,14 +112,14 @@ def keys_add(
     try:
         store = open_store(db)
         try:
-            store.add_key(name, hash_key(secret))
+            store.add_key(name, hash_key(secret), role=role, identity=identity)
         finally:
             store.close()
     except StoreError as exc:
         fail(str(exc))
     if new:
         sys.stdout.write(secret + "\n")
-    typer.echo(f"API key {name!r} added; send it as 'Authorization: Bearer <key>' or 'Authorization: <key>'", err=True)
+    typer.echo(f"{role} API key {name!r} added; send it as 'Authorization: Bearer <key>' or 'Authorization: <key>'", err=True)
 
 
 @keys_app.command("list")
@@ -124,8 +136,9 @@ def keys_list(db: DbOpt = None) -> None:
             store.close()
     except StoreError as exc:
         fail(str(exc))
-    rows = [{"name": k.name, "created": k.created_at, "revoked": k.revoked_at, "hash": k.key_hash[:12]} for k in keys]
-    print_table(rows, ["name", "created", "revoked", "hash"])
+    rows = [{"name": k.name, "role": k.role, "identity": "yes" if k.identity else None, "created": k.created_at,
+             "revoked": k.revoked_at, "hash": k.key_hash[:12]} for k in keys]
+    print_table(rows, ["name", "role", "identity", "created", "revoked", "hash"])
 
 
 @keys_app.command("revoke")

@@ -14,7 +14,7 @@ import hmac
 import time
 import uuid
 
-from caliper_stream.store.base import Store
+from caliper_stream.store.base import ApiKey, Store
 
 
 def generate_key() -> str:
@@ -40,26 +40,26 @@ def key_from_header(value: str | None) -> str | None:
 
 
 class KeyRing:
-    """The active keys of a store, cached and matched in constant time."""
+    """The active keys of a store (with their roles), cached and matched in constant time."""
 
     def __init__(self, store: Store, ttl: float) -> None:
         self._store = store
         self._ttl = ttl
-        self._hashes: list[tuple[bytes, str]] | None = None
+        self._hashes: list[tuple[bytes, ApiKey]] | None = None
         self._loaded = 0.0
         self._lock = asyncio.Lock()
 
-    async def _refresh(self) -> list[tuple[bytes, str]]:
+    async def _refresh(self) -> list[tuple[bytes, ApiKey]]:
         async with self._lock:
             if self._hashes is not None and self._fresh():
                 return self._hashes
             try:
-                found = await asyncio.to_thread(self._store.key_names_by_hash)
+                found = await asyncio.to_thread(self._store.active_keys)
             except Exception:
                 if self._hashes is None:
                     raise
                 return self._hashes  # database down: the last known keys still identify clients
-            self._hashes = [(h.encode(), name) for h, name in found.items()]
+            self._hashes = [(k.key_hash.encode(), k) for k in found]
             self._loaded = time.monotonic()
             return self._hashes
 
@@ -69,12 +69,19 @@ class KeyRing:
     async def name_of(self, key: str | None) -> str | None:
         """The name of the active key `key`, or None when it is missing, unknown or revoked.
         Raises StoreUnavailable when the keys cannot be read at all."""
-        if not key:
-            return None
+        found = await self.lookup(key)
+        return None if found is None else found.name
+
+    async def lookup(self, key: str | None) -> ApiKey | None:
+        """The active key `key` (name, role, identity right), or None."""
+        return None if not key else await self.by_hash(hash_key(key))
+
+    async def by_hash(self, key_hash: str) -> ApiKey | None:
+        """The active key with this hash (a dashboard session holds the hash, never the key)."""
         hashes = self._hashes if self._hashes is not None and self._fresh() else await self._refresh()
-        wanted = hash_key(key).encode()
+        wanted = key_hash.encode()
         found = None
-        for candidate, name in hashes:
+        for candidate, entry in hashes:
             if hmac.compare_digest(candidate, wanted):
-                found = name
+                found = entry
         return found

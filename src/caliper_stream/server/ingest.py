@@ -77,13 +77,15 @@ class IngestEndpoint:
     async def _authenticate(self, request: Request) -> str | Response:
         key = key_from_header(request.headers.get("authorization"))
         try:
-            name = await self.keys.name_of(key)
+            found = await self.keys.lookup(key)
         except StoreUnavailable as exc:
             return problem("unavailable", f"cannot read API keys: {exc}", retry_after=self.settings.retry_after)
-        if name is None:
+        if found is None:
             why = "no Authorization header" if key is None else "unknown or revoked API key"
             return problem("unauthorized", f"{why}; send 'Authorization: Bearer <key>' or 'Authorization: <key>'")
-        return name
+        if found.role != "write":
+            return problem("forbidden", f"a {found.role} key cannot send events; use a write key")
+        return found.name
 
     async def config(self, request: Request) -> Response:
         """The Caliper 1.2 configuration request (same auth as POST)."""

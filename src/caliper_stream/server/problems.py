@@ -18,7 +18,9 @@ _TYPE_BASE = "urn:caliper-stream:problem:"
 KINDS: dict[str, tuple[int, str]] = {
     "not-caliper": (400, "Not a Caliper payload"),
     "incomplete": (400, "Request body incomplete"),
+    "bad-parameter": (400, "Invalid query parameter"),
     "unauthorized": (401, "Missing, unknown or revoked API key"),
+    "forbidden": (403, "This key's role does not allow this request"),
     "not-found": (404, "Not found"),
     "method-not-allowed": (405, "Method not allowed"),
     "too-large": (413, "Payload too large"),

@@ -33,6 +33,11 @@ class WriteResult(msgspec.Struct):
         )
 
 
+#: What a key may do: ``write`` posts events (what Learn holds) and nothing else; ``read`` reads
+#: the API and the dashboard and never writes; ``admin`` reads and administers.
+ROLES = ("write", "read", "admin")
+
+
 class ApiKey(msgspec.Struct):
     """One API key as stored: only its hash, never the key itself."""
 
@@ -40,10 +45,23 @@ class ApiKey(msgspec.Struct):
     key_hash: str
     created_at: str
     revoked_at: str | None = None
+    role: str = "write"
+    #: Whether a read or admin key may see people's names and external ids.
+    identity: bool = False
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class DashboardSession(msgspec.Struct):
+    """A dashboard sign-in: the hash of its token, the key it signed in with, its CSRF token."""
+
+    token_hash: str
+    key_hash: str
+    csrf: str
+    created_at: str
+    expires_at: str
 
 
 class StoredDeadLetter(msgspec.Struct):
@@ -143,8 +161,9 @@ class Store(Protocol):
 
     # --- API keys (hashes only; the server hashes and compares) ------------------------------
 
-    def add_key(self, name: str, key_hash: str) -> None:
-        """Record a key; raises StoreError when an active key already has this name."""
+    def add_key(self, name: str, key_hash: str, *, role: str = "write", identity: bool = False) -> None:
+        """Record a key of `role` (one of `ROLES`); raises StoreError when an active key already
+        has this name."""
         ...
 
     def list_keys(self) -> list[ApiKey]:
@@ -161,6 +180,24 @@ class Store(Protocol):
 
     def key_names_by_hash(self) -> dict[str, str]:
         """Every active key as ``{key_hash: name}`` (for a server-side cache)."""
+        ...
+
+    def active_keys(self) -> list[ApiKey]:
+        """Every active key with its role (for a server-side cache)."""
+        ...
+
+    # --- dashboard sessions (token hashes only) ----------------------------------------------
+
+    def open_session(self, session: DashboardSession) -> None:
+        """Record a sign-in (and forget sessions that have expired)."""
+        ...
+
+    def find_session(self, token_hash: str, at: str) -> DashboardSession | None:
+        """The session with this token hash, unless it expired before `at`."""
+        ...
+
+    def end_session(self, token_hash: str) -> None:
+        """Forget a session (sign-out)."""
         ...
 
     # --- summaries ---------------------------------------------------------------------------

@@ -23,8 +23,10 @@ from caliper_stream.ingest import Batch, DeadLetter, Row, now
 from caliper_stream.keydata import FIELDS
 from caliper_stream.problems import Problem
 from caliper_stream.store.base import (
+    ROLES,
     ApiKey,
     Count,
+    DashboardSession,
     Newest,
     Stats,
     StoredDeadLetter,
@@ -228,19 +230,29 @@ class SQLStore(ABC):
 
     # --- API keys ----------------------------------------------------------------------------
 
-    def add_key(self, name: str, key_hash: str) -> None:
+    def add_key(self, name: str, key_hash: str, *, role: str = "write", identity: bool = False) -> None:
+        if role not in ROLES:
+            raise StoreError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         with self._write_lock, self._transaction() as cur:
             cur.execute(self._sql("SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL"), (name,))
             if cur.fetchone() is not None:
                 raise StoreError(f"an active API key named {name!r} already exists")
             cur.execute(
-                self._sql("INSERT INTO api_keys (name, key_hash, created_at) VALUES (?, ?, ?)"),
-                (name, key_hash, now()),
+                self._sql("INSERT INTO api_keys (name, key_hash, created_at, role, identity) VALUES (?, ?, ?, ?, ?)"),
+                (name, key_hash, now(), role, int(identity)),
             )
 
+    _KEY_SELECT = "SELECT name, key_hash, created_at, revoked_at, role, identity FROM api_keys"
+
+    @staticmethod
+    def _key(r: tuple[Any, ...]) -> ApiKey:
+        return ApiKey(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
+
     def list_keys(self) -> list[ApiKey]:
-        rows = self.query("SELECT name, key_hash, created_at, revoked_at FROM api_keys ORDER BY id")
-        return [ApiKey(*r) for r in rows]
+        return [self._key(r) for r in self.query(f"{self._KEY_SELECT} ORDER BY id")]
+
+    def active_keys(self) -> list[ApiKey]:
+        return [self._key(r) for r in self.query(f"{self._KEY_SELECT} WHERE revoked_at IS NULL ORDER BY id")]
 
     def revoke_key(self, name: str) -> bool:
         with self._write_lock, self._transaction() as cur:
@@ -257,6 +269,31 @@ class SQLStore(ABC):
     def key_names_by_hash(self) -> dict[str, str]:
         rows = self.query("SELECT key_hash, name FROM api_keys WHERE revoked_at IS NULL")
         return {str(h): str(n) for h, n in rows}
+
+    # --- dashboard sessions ------------------------------------------------------------------
+
+    def open_session(self, session: DashboardSession) -> None:
+        with self._write_lock, self._transaction() as cur:
+            cur.execute(self._sql("DELETE FROM dashboard_sessions WHERE expires_at < ?"), (session.created_at,))
+            cur.execute(
+                self._sql(
+                    "INSERT INTO dashboard_sessions (token_hash, key_hash, csrf, created_at, expires_at)"
+                    " VALUES (?, ?, ?, ?, ?)"
+                ),
+                (session.token_hash, session.key_hash, session.csrf, session.created_at, session.expires_at),
+            )
+
+    def find_session(self, token_hash: str, at: str) -> DashboardSession | None:
+        rows = self.query(
+            "SELECT token_hash, key_hash, csrf, created_at, expires_at FROM dashboard_sessions"
+            " WHERE token_hash = ? AND expires_at > ?",
+            (token_hash, at),
+        )
+        return DashboardSession(*rows[0]) if rows else None
+
+    def end_session(self, token_hash: str) -> None:
+        with self._write_lock, self._transaction() as cur:
+            cur.execute(self._sql("DELETE FROM dashboard_sessions WHERE token_hash = ?"), (token_hash,))
 
     # --- summaries ---------------------------------------------------------------------------
 
