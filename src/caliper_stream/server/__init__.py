@@ -19,8 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from caliper_stream.analyse import REPORTS
 from caliper_stream.server.access import AccessLog
+from caliper_stream.server.api import ReadAPI
 from caliper_stream.server.auth import KeyRing
+from caliper_stream.server.dashboard import Dashboard, SecurityHeaders
 from caliper_stream.server.health import Health
 from caliper_stream.server.ingest import IngestEndpoint
 from caliper_stream.server.metrics import Metrics
@@ -57,7 +60,8 @@ def create_app(settings: Settings, store: Store, *, close_store: bool = False) -
         writer = Writer(store, on_commit=metrics.commit)
     keys = KeyRing(store, settings.key_cache_seconds)
     endpoint = IngestEndpoint(settings, writer, keys, metrics)
-    health = Health(store, writer, metrics, describe(settings))
+    api = ReadAPI(store, keys, REPORTS)
+    health = Health(store, writer, metrics, describe(settings, extra_paths=api.openapi_paths()))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -76,10 +80,12 @@ def create_app(settings: Settings, store: Store, *, close_store: bool = False) -
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_route, methods=["GET"]),
         Route("/openapi.json", health.openapi_route, methods=["GET"]),
+        *api.routes(),
+        *Dashboard(api).routes(),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AccessLog, metrics=metrics)],
+        middleware=[Middleware(AccessLog, metrics=metrics), Middleware(SecurityHeaders)],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
         lifespan=lifespan,
     )

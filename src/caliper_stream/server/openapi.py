@@ -15,8 +15,14 @@ def _problem(kind: str, description: str) -> dict[str, Any]:
     }
 
 
-def describe(settings: Settings) -> dict[str, Any]:
-    """The description for this server's path and limits."""
+def describe(settings: Settings, extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The description for this server's path and limits, with `extra_paths` (the read API's)."""
+    doc = _describe(settings)
+    doc["paths"].update(extra_paths or {})
+    return doc
+
+
+def _describe(settings: Settings) -> dict[str, Any]:
     auth_fail = _problem("unauthorized", KINDS["unauthorized"][1] + " (nothing is stored)")
     retry = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
     return {
