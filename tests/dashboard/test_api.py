@@ -1,0 +1,238 @@
+"""The read API through a real server: roles, every report, filters, pages, downloads, identity."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import pytest
+from conftest import Dash
+from hypothesis import given
+from hypothesis import strategies as st
+
+from caliper_stream.analyse import REPORTS
+from caliper_stream.server.api import BadParameter, canonical_time, identity_column, report_params
+
+API_ROUTES = ["/api/reports", "/api/reports/gradebook", "/api/events", "/api/sources", "/api/daily",
+              "/api/heatmap", "/api/deadletters", "/api/gradebook/history?course=c&user=u&item=i"]
+
+
+def as_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return json.loads(json.dumps(rows))  # type: ignore[no-any-return]
+
+
+def visible(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if not identity_column(k)} for r in as_json(rows)]
+
+
+@pytest.mark.parametrize("path", API_ROUTES)
+def test_no_key_gets_401_and_a_write_key_403_never_data(dash: Dash, path: str) -> None:
+    anonymous = dash.get(path, key=None)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    assert "rows" not in anonymous.json()
+    learn = dash.get(path, key="write")
+    assert learn.status_code == 403
+    assert "rows" not in learn.json()
+    assert dash.get(path, key="read").status_code in (200, 400)  # 400: the history's made-up cell is valid input
+
+
+def test_a_read_or_admin_key_can_never_write(dash: Dash) -> None:
+    before = dash.store.query("SELECT count(*) FROM events")[0][0]
+    body = json.dumps({"sensor": "s", "sendTime": "2026-01-05T00:00:00.000Z", "dataVersion":
+                       "http://purl.imsglobal.org/ctx/caliper/v1p1", "data": []}).encode()
+    for role in ("read", "identity", "admin"):
+        with dash.client(role) as c:
+            r = c.post("/caliper", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 403, r.text
+        assert r.json()["type"].endswith(":forbidden")
+    assert dash.store.query("SELECT count(*) FROM events")[0][0] == before
+
+
+@pytest.mark.parametrize("name", sorted(REPORTS))
+def test_every_report_answers_what_the_library_computes(dash: Dash, name: str) -> None:
+    expected = visible(REPORTS[name](dash.store))
+    got = dash.api(f"/api/reports/{name}", limit=10000)
+    assert got["total"] == len(expected)
+    assert got["rows"] == expected
+    assert all(not identity_column(c) for c in got["columns"])
+
+
+@pytest.mark.parametrize("name", sorted(REPORTS))
+def test_every_report_filters_by_course(dash: Dash, name: str) -> None:
+    if "course" not in {p.name for p in report_params(REPORTS[name])}:
+        pytest.skip(f"{name} takes no course")
+    courses = [c for (c,) in dash.store.query("SELECT DISTINCT course_number FROM events WHERE course_number IS NOT NULL")]
+    assert len(courses) >= 2
+    for course in courses:
+        expected = visible(REPORTS[name](dash.store, course=course))
+        assert dash.api(f"/api/reports/{name}", course=course, limit=10000)["rows"] == expected
+
+
+def test_pages_of_a_report_add_up_to_the_whole(dash: Dash) -> None:
+    whole = dash.api("/api/reports/gradebook", limit=10000)["rows"]
+    assert len(whole) > 10
+    pages: list[dict[str, Any]] = []
+    page = dash.api("/api/reports/gradebook", limit=7)
+    while True:
+        pages += page["rows"]
+        if page["next"] is None:
+            break
+        page = dash.api(page["next"])
+    assert pages == whole
+
+
+def test_events_pages_by_cursor_cover_every_event_once(dash: Dash) -> None:
+    total = dash.store.query("SELECT count(*) FROM events")[0][0]
+    ids: list[int] = []
+    page = dash.api("/api/events", limit=500)
+    while True:
+        ids += [r["id"] for r in page["rows"]]
+        if page["next"] is None:
+            break
+        page = dash.api(page["next"])
+    assert len(ids) == total == len(set(ids))
+    assert ids == sorted(ids)
+
+
+def test_events_filters_match_sql(dash: Dash) -> None:
+    course, day = dash.store.query("SELECT course_number, substr(min(event_time), 1, 10) FROM events"
+                                   " WHERE type = 'GradeEvent' GROUP BY course_number ORDER BY 1 LIMIT 1")[0]
+    since = (datetime.fromisoformat(day) + timedelta(days=2)).date().isoformat()
+    want = dash.store.query("SELECT id FROM events WHERE course_number = ? AND type = 'GradeEvent' AND event_time >= ?"
+                            " ORDER BY id", (course, since))
+    got = dash.api("/api/events", course=course, type="GradeEvent", since=since, limit=10000)
+    assert [r["id"] for r in got["rows"]] == [i for (i,) in want]
+    assert want
+
+
+def test_csv_and_jsonl_downloads_hold_the_same_rows(dash: Dash) -> None:
+    rows = dash.api("/api/reports/items", limit=10000)["rows"]
+    text = dash.get("/api/reports/items", format="csv")
+    assert text.headers["content-type"].startswith("text/csv")
+    parsed = list(csv.DictReader(io.StringIO(text.text)))
+    assert len(parsed) == len(rows) > 0
+    assert [r["question_pk"] for r in parsed] == [r["question_pk"] for r in rows]
+    lines = dash.get("/api/events", format="jsonl", type="GradeEvent").text.splitlines()
+    assert len(lines) == dash.store.query("SELECT count(*) FROM events WHERE type = 'GradeEvent'")[0][0]
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("/api/reports/gradebook", {"colour": "red"}),
+    ("/api/reports/activity", {"by": "planet"}),
+    ("/api/reports/gradebook", {"since": "last tuesday"}),
+    ("/api/reports/gradebook", {"limit": "0"}),
+    ("/api/reports/gradebook", {"format": "xml"}),
+    ("/api/events", {"cursor": "abc"}),
+    ("/api/events", {"until": "2026-13-40"}),
+    ("/api/heatmap", {"tz": "Mars/Olympus"}),
+    ("/api/sources", {"silent_hours": "soon"}),
+])
+def test_bad_parameters_get_a_400_problem(dash: Dash, path: str, params: dict[str, str]) -> None:
+    r = dash.get(path, **params)
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"]
+
+
+def test_unknown_report_is_404(dash: Dash) -> None:
+    assert dash.get("/api/reports/horoscope").status_code == 404
+
+
+def test_identity_columns_only_with_the_identity_right(dash: Dash) -> None:
+    user, external = dash.store.query("SELECT user_uuid, user_external_id FROM events WHERE user_external_id IS NOT NULL"
+                                      " AND type = 'GradeEvent' LIMIT 1")[0]
+    plain = dash.api("/api/events", user=user, limit=50)
+    assert "user_external_id" not in plain["columns"]
+    assert external not in json.dumps(plain)
+    assert dash.api("/api/events", user=external)["rows"] == []  # a student number finds nobody
+    assert dash.api("/api/reports/gradebook", user=external)["rows"] == []
+    with dash.client("identity") as c:
+        full = c.get("/api/events", params={"user": external, "limit": 50}).json()
+    assert "user_external_id" in full["columns"]
+    assert {r["user_uuid"] for r in full["rows"]} == {user}
+
+
+def test_sources_dead_letters_and_daily_counts(dash: Dash) -> None:
+    sources = dash.api("/api/sources")["rows"]
+    assert {s["source"] for s in sources} == {s for (s,) in dash.store.query("SELECT DISTINCT source FROM events")}
+    assert all(s["silent"] is False for s in sources)  # just imported
+    assert all(s["silent"] is True for s in dash.api("/api/sources", silent_hours=0)["rows"])
+    daily = dash.api("/api/daily", limit=10000)["rows"]
+    assert sum(d["events"] for d in daily) == dash.store.query("SELECT count(*) FROM events")[0][0]
+    letters = dash.api("/api/deadletters")["rows"]
+    assert len(letters) == 1
+    one = dash.api(f"/api/deadletters/{letters[0]['id']}")
+    assert one["reasons"] and one["reasons"][0]["message"]
+    heat = dash.api("/api/heatmap", tz="America/New_York")["rows"]
+    assert sum(h["events"] for h in heat) == sum(d["events"] for d in daily)
+
+
+def test_gradebook_history_is_the_cells_grade_events(dash: Dash) -> None:
+    cell = dash.api("/api/reports/gradebook", limit=1)["rows"][0]
+    history = dash.api("/api/gradebook/history", course=cell["course_number"], user=cell["user_uuid"],
+                       item=cell["gradable_item_pk"])["rows"]
+    n = dash.store.query("SELECT count(*) FROM events WHERE type IN ('GradeEvent', 'OutcomeEvent')"
+                         " AND course_number = ? AND user_uuid = ? AND gradable_item_pk = ?",
+                         (cell["course_number"], cell["user_uuid"], cell["gradable_item_pk"]))[0][0]
+    assert len(history) == n > 0
+    assert [h["event_time"] for h in history] == sorted(h["event_time"] for h in history)
+
+
+def test_openapi_describes_every_report(dash: Dash) -> None:
+    paths = httpx.get(dash.url + "/openapi.json").json()["paths"]
+    for name in REPORTS:
+        assert f"/api/reports/{name}" in paths
+    assert {"/api/events", "/api/sources", "/caliper"} <= set(paths)
+
+
+def test_personal_reads_are_audited_with_the_key_name(dash: Dash) -> None:
+    log = Path(dash.server.log)
+    dash.api("/api/reports/gradebook", limit=1)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    audited = [line["audit"] for line in lines if line.get("path") == "/api/reports/gradebook" and "audit" in line]
+    assert audited
+    assert audited[-1]["key"] == "read-key"
+    assert audited[-1]["what"] == "reports/gradebook"
+
+
+# --- parameters from signatures (no server needed) ---------------------------------------------
+
+
+def _report(store: object, course: str | None = None, test: str | None = None, by: Literal["a", "b"] = "a",
+            top: int = 5, detail: bool = False) -> list[dict[str, Any]]:
+    """A report another module might add."""
+    return []
+
+
+def test_a_new_reports_parameters_come_from_its_signature() -> None:
+    params = {p.name: p for p in report_params(_report)}
+    assert set(params) == {"course", "test", "by", "top", "detail"}
+    from caliper_stream.server.api import convert
+
+    assert convert(params["by"], "b") == "b"
+    assert convert(params["top"], "12") == 12
+    assert convert(params["detail"], "true") is True
+    for name, raw in (("by", "c"), ("top", "many"), ("detail", "perhaps")):
+        with pytest.raises(BadParameter):
+            convert(params[name], raw)
+
+
+@given(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.timezones()))
+def test_time_filters_compare_like_stored_times(when: datetime) -> None:
+    stored = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.astimezone(UTC).microsecond // 1000:03d}Z"
+    assert canonical_time(when.isoformat()) == stored
+
+
+@pytest.mark.postgres
+def test_reports_through_a_postgresql_store(pg_dash: Dash) -> None:
+    for name in REPORTS:
+        assert pg_dash.api(f"/api/reports/{name}", limit=10000)["rows"] == visible(REPORTS[name](pg_dash.store))
+    daily = pg_dash.api("/api/daily", limit=10000)["rows"]
+    assert sum(d["events"] for d in daily) == pg_dash.store.query("SELECT count(*) FROM events")[0][0]
+    assert pg_dash.get("/api/events", key="write").status_code == 403
