@@ -83,8 +83,8 @@ function renderTable(el, data, { onMore } = {}) {
     head.append(th);
   }
   const body = table.createTBody();
-  appendRows(body, data);
   el.append(table);
+  appendRows(body, data);
   addMore(el, body, data, onMore);
 }
 
@@ -95,7 +95,7 @@ function appendRows(body, data) {
       const td = tr.insertCell();
       td.dataset.col = c;
       const value = text(row[c]);
-      const link = LINKS[c] || (c === "id" && el_is_deadletters(body) ? (v) => `/dashboard/deadletters/${v}` : null);
+      const link = LINKS[c] || (c === "id" && inDeadLetters(body) ? (v) => `/dashboard/deadletters/${v}` : null);
       if (link && value) {
         const a = document.createElement("a");
         a.href = link(row[c], row);
@@ -109,7 +109,7 @@ function appendRows(body, data) {
   }
 }
 
-function el_is_deadletters(body) {
+function inDeadLetters(body) {
   return Boolean(body.closest("#table-deadletters"));
 }
 
