@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "caliper_stream", "demo", "--courses", "2", "--students", "8", "--days", "5", *args]
+    cmd = [sys.executable, "-m", "caliper_stream", "demo", "--courses", "2", "--students", "8", "--days", "5", "--no-wait", *args]
     return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=180)
 
 

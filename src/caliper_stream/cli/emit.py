@@ -3,6 +3,7 @@ durable queue). Thin: the work is in `caliper_stream.simulate` and `caliper_stre
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import tempfile
 import time
@@ -18,6 +19,7 @@ from caliper_stream.cli.common import fail, print_table
 outbox_app = typer.Typer(help="The sensor's outbox: events not yet acknowledged, and refused ones.", no_args_is_help=True)
 
 DEMO_KEY = "demo-learn"
+DEMO_READ_KEY = "demo-dashboard"
 OutboxArg = Annotated[Path, typer.Argument(help="Outbox file (the sensor's --outbox).", exists=True, dir_okay=False)]
 
 
@@ -160,7 +162,7 @@ def _earlier_demo(db: Path) -> bool:
             sources = {src for (src,) in conn.execute("SELECT DISTINCT source FROM events")}
     except sqlite3.Error:
         return False
-    return keys == {DEMO_KEY} and sources <= {DEMO_KEY}
+    return DEMO_KEY in keys and keys <= {DEMO_KEY, DEMO_READ_KEY} and sources <= {DEMO_KEY}
 
 
 def demo(
@@ -172,8 +174,12 @@ def demo(
     courses: Annotated[int, typer.Option(help="Courses to simulate.")] = 3,
     students: Annotated[int, typer.Option(help="Students to simulate.")] = 40,
     days: Annotated[int, typer.Option(help="Days to simulate.")] = 7,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Stop the server at once instead of serving the dashboard until Ctrl-C.")
+    ] = False,
 ) -> None:
-    """Start a local store, send it a simulated week of Learn through the sensor, show what arrived."""
+    """Start a local store, send it a simulated week of Learn through the sensor, show what arrived,
+    then serve the dashboard until Ctrl-C."""
     from rich.console import Console
 
     from caliper_stream.analyse import REPORTS
@@ -195,6 +201,7 @@ def demo(
         t0 = time.perf_counter()
         with console.status("starting caliper-stream serve …"):
             server = LocalServer(db, key_name=DEMO_KEY, log=Path(tmp) / "serve.log").start()
+        atexit.register(server.stop)  # the server outlives the simulation: never leave it behind
         try:
             console.print(f"store: [bold]{server.db_url}[/] served at [bold]{server.url}[/] (key {DEMO_KEY!r})", soft_wrap=True)
             term = Term(config)
@@ -206,8 +213,9 @@ def demo(
             with console.status(f"simulating {days} days of {courses} courses and {students} students …"):
                 stats = replay(term.planned(), sensor, on_event=lambda p: sent.update([p.built.delivery]))
                 sensor.close()
-        finally:
+        except BaseException:
             server.stop()
+            raise
         elapsed = time.perf_counter() - t0
         console.print(
             f"sensor: {sum(sent.values()):,} events handed over ({sent['immediate']:,} immediate, "
@@ -248,6 +256,33 @@ def demo(
             f"  caliper-stream export --db sqlite:///{where} --type GradeEvent --out grades.jsonl",
             highlight=False, soft_wrap=True,
         )
+        _serve_dashboard(console, server, no_wait)
+
+
+def _serve_dashboard(console: Any, server: Any, no_wait: bool) -> None:
+    """Print the dashboard's URL and a new read key, then serve until Ctrl-C (or stop now)."""
+    from caliper_stream.server.auth import generate_key, hash_key
+    from caliper_stream.store import open_store
+
+    try:
+        key = generate_key()
+        store = open_store(server.db_url)
+        try:
+            store.add_key(DEMO_READ_KEY, hash_key(key), role="read")
+        finally:
+            store.close()
+        console.print(
+            f"dashboard: [bold]http://127.0.0.1:{server.port}/dashboard/[/]  sign in with the read key [bold]{key}[/]",
+            soft_wrap=True,
+        )
+        if no_wait:
+            return
+        console.print("serving until Ctrl-C …", highlight=False)
+        with contextlib.suppress(KeyboardInterrupt):
+            while server.proc is not None and server.proc.poll() is None:
+                time.sleep(0.5)
+    finally:
+        server.stop()
 
 
 @outbox_app.command("list")
