@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server.harness import Server, cli, pg_schema_url
 
 from caliper_stream.store import Store, open_store
+from server.harness import Server, cli, pg_schema_url
 
 BAD_PAYLOAD = b'{"sensor": "x", "sendTime": "2026-01-05T00:00:00.000Z", "dataVersion": "http://purl.imsglobal.org/ctx/caliper/v1p1", "data": [{"type": "ViewEvent"}]}'
 

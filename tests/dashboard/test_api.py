@@ -11,12 +11,12 @@ from typing import Any, Literal
 
 import httpx
 import pytest
-from conftest import Dash
 from hypothesis import given
 from hypothesis import strategies as st
 
 from caliper_stream.analyse import REPORTS
 from caliper_stream.server.api import BadParameter, canonical_time, identity_column, report_params
+from conftest import Dash
 
 API_ROUTES = ["/api/reports", "/api/reports/gradebook", "/api/events", "/api/sources", "/api/daily",
               "/api/heatmap", "/api/deadletters", "/api/gradebook/history?course=c&user=u&item=i"]
@@ -168,7 +168,8 @@ def test_sources_dead_letters_and_daily_counts(dash: Dash) -> None:
     letters = dash.api("/api/deadletters")["rows"]
     assert len(letters) == 1
     one = dash.api(f"/api/deadletters/{letters[0]['id']}")
-    assert one["reasons"] and one["reasons"][0]["message"]
+    assert one["reasons"]
+    assert one["reasons"][0]["message"]
     heat = dash.api("/api/heatmap", tz="America/New_York")["rows"]
     assert sum(h["events"] for h in heat) == sum(d["events"] for d in daily)
 

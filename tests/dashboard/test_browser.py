@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+
 from conftest import Dash
 
 CHROMIUM = os.environ.get("CALIPER_STREAM_CHROMIUM", "/usr/bin/chromium")

@@ -6,10 +6,10 @@ import re
 
 import httpx
 import pytest
-from conftest import Dash, cli
 
 from caliper_stream.store import open_store
 from caliper_stream.store.base import DashboardSession
+from conftest import Dash, cli
 
 PAGES = ["/dashboard/", "/dashboard/courses/C-1", "/dashboard/students/u1", "/dashboard/tests/_1_1",
          "/dashboard/deadletters/1"]
@@ -65,9 +65,12 @@ def test_sign_in_without_the_forms_csrf_token_is_refused(dash: Dash) -> None:
 def test_session_cookie_flags_then_sign_out_ends_the_session(dash: Dash) -> None:
     with browser(dash) as c:
         r = dash.sign_in(c, dash.keys["read"])
-        assert r.status_code == 303 and r.headers["location"] == "/dashboard/"
+        assert r.status_code == 303
+        assert r.headers["location"] == "/dashboard/"
         cookie = r.headers["set-cookie"]
-        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie
+        assert "Secure" not in cookie
         page = c.get("/dashboard/")
         assert page.status_code == 200
         assert "read-key" in page.text
@@ -111,7 +114,8 @@ def test_security_headers_on_every_page(dash: Dash, path: str) -> None:
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "same-origin"
     csp = r.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
     assert "frame-ancestors 'none'" in csp
 
 

@@ -98,7 +98,6 @@ def keys_add(
     """Create a key for NAME and print it (alone, on stdout): it is shown only this once."""
     from caliper_stream.server.auth import generate_key, hash_key
     from caliper_stream.store import open_store
-
     from caliper_stream.store.base import ROLES
 
     if role not in ROLES:

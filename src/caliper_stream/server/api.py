@@ -24,7 +24,7 @@ import secrets
 import types
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -384,8 +384,8 @@ class ReadAPI:
 
     # --- key data --------------------------------------------------------------------------------
 
-    EVENT_COLUMNS = ("id", *FIELDS, "source", "received_at")
-    EVENT_FILTERS = {
+    EVENT_COLUMNS: ClassVar[tuple[str, ...]] = ("id", *FIELDS, "source", "received_at")
+    EVENT_FILTERS: ClassVar[dict[str, str]] = {
         "course": "course_number", "item": "gradable_item_pk", "test": "assessment_pk", "question": "question_pk",
         "type": "type", "action": "action", "source": "source", "session": "session_id", "attempt": "attempt_pk",
         "grade_action": "grade_action",
@@ -435,19 +435,18 @@ class ReadAPI:
             limit, _ = _page(query)
         except BadParameter as exc:
             return problem("bad-parameter", str(exc))
-        self.audit(request, who, "events", used, -1 if fmt != "json" else 0)
         if fmt != "json":
-            rows = (dict(zip(columns, r, strict=True)) for r in self.store.stream(sql, params))
-            return download(fmt, "events", columns, rows)
+            self.audit(request, who, "events", used, -1)  # streamed: the count is not known up front
+            streamed = (dict(zip(columns, r, strict=True)) for r in self.store.stream(sql, params))
+            return download(fmt, "events", columns, streamed)
         found = await self._run(request, "events", self.store.query, f"{sql} LIMIT ?", [*params, limit + 1])
         if isinstance(found, Response):
             return found
         rows = [dict(zip(columns, r, strict=True)) for r in found[:limit]]
+        self.audit(request, who, "events", used, len(rows))
         following = None
         if len(found) > limit:
             following = f"{request.url.path}?{urlencode({**query, 'cursor': rows[-1]['id']})}"
-        if "audit" in request.scope.get("caliper.log", {}):
-            request.scope["caliper.log"]["audit"]["rows"] = len(rows)
         return json_response({"columns": columns, "rows": rows, "total": None, "limit": limit, "next": following})
 
     async def grade_history(self, request: Request) -> Response:
