@@ -131,6 +131,8 @@ def report_params(fn: Callable[..., Any]) -> list[Param]:
     for i, (pname, p) in enumerate(inspect.signature(fn).parameters.items()):
         if i == 0 or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue  # the store
+        if pname in _CONTROL and p.default is not p.empty:
+            continue  # the API's own paging/format names win; the report keeps its default
         out.append(
             Param(_ALIAS.get(pname, pname), pname, hints.get(pname, str), None if p.default is p.empty else p.default,
                   p.default is p.empty)
@@ -641,6 +643,8 @@ def cell_history(store: Store, course: str, user: str, item: str, identity: bool
         fn = getattr(module, name, None)
         if callable(fn):
             found = fn(store, course=course, user=user, item=item)
+            if found is None:
+                return []
             history = found.get("history") if isinstance(found, dict) else getattr(found, "history", found)
             if history is not None:
                 return [h if isinstance(h, dict) else msgspec.to_builtins(h) for h in history]

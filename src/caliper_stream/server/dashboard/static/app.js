@@ -186,17 +186,21 @@ async function sitePage() {
   renderTable(document.getElementById("table-deadletters"), await api("/api/deadletters"));
 }
 
-const MARKS = [
-  [/overrid/i, "override", "O"],
-  [/clear/i, "cleared", "C"],
-  [/delet/i, "deleted", "D"],
-  [/needs/i, "needs", "!"],
-];
-
-function cellMark(row) {
-  const said = [row.status, row.source, row.score_source, row.grade_action].map(text).join(" ");
-  for (const [pattern, cls, letter] of MARKS) if (pattern.test(said)) return [cls, letter];
-  return null;
+// Markers of a gradebook cell, from the columns the gradebook report gives (status, source,
+// override, deleted_attempts) or, for an older report, the latest grade_action.
+function cellMarks(row) {
+  const status = `${text(row.status)} ${text(row.grade_action)}`;
+  const marks = [];
+  if (/overrid/i.test(status) || row.source === "override" || /^active/i.test(text(row.override))) {
+    marks.push(["override", "O", "override"]);
+  } else if (/clear/i.test(`${text(row.override)} ${status}`)) {
+    marks.push(["cleared", "C", "override cleared"]);
+  }
+  if (/delet/i.test(status) || (typeof row.deleted_attempts === "number" && row.deleted_attempts > 0)) {
+    marks.push(["deleted", "D", "attempt deleted"]);
+  }
+  if (/needs/i.test(status)) marks.push(["needs", "!", "needs grading"]);
+  return marks;
 }
 
 function userOf(row) {
@@ -262,12 +266,11 @@ function renderGrid(course, data) {
       score.className = "score";
       score.textContent = text(row.score);
       td.append(score);
-      const mark = cellMark(row);
-      if (mark) {
+      for (const [cls, letter, title] of cellMarks(row)) {
         const m = document.createElement("span");
-        m.className = `mark ${mark[0]}`;
-        m.textContent = mark[1];
-        m.title = text(row.status || row.grade_action);
+        m.className = `mark ${cls}`;
+        m.textContent = letter;
+        m.title = title;
         td.append(m);
       }
       const open = () => showHistory(course, u, i);
