@@ -219,3 +219,21 @@ def test_sign_out_ends_the_session(chromium: Any, dash: Dash) -> None:
         assert page.errors == []
     finally:
         page.close()
+
+
+@pytest.mark.postgres
+def test_course_page_on_postgresql(chromium: Any, pg_dash: Dash) -> None:
+    page = Page(chromium, pg_dash)
+    try:
+        page.sign_in(pg_dash.keys["read"])
+        course = _course(pg_dash)
+        page.open(f"/dashboard/courses/{quote(course)}")
+        rows = pg_dash.api("/api/reports/gradebook", course=course, limit=10000)["rows"]
+        assert page.table("#table-gradebook") == as_text(rows)
+        page.page.click("#gradebook td.cell >> nth=0")
+        page.page.wait_for_selector("#history[data-loaded]")
+        assert page.table("#table-history")
+        page.shot("course-postgresql")
+        assert page.errors == []
+    finally:
+        page.close()

@@ -17,6 +17,7 @@ of personal data passes through `audit`.
 from __future__ import annotations
 
 import csv
+import importlib
 import inspect
 import io
 import re
@@ -62,6 +63,19 @@ _IDENTITY = re.compile(r"(^|_)(external_id|name|given_name|family_name|full_name
 _PERSONAL = re.compile(r"^(user|actor|student|scored_by)(_|$)|_(external_id|email)$")
 _CONTROL = {"limit", "offset", "format", "cursor"}
 _encode = msgspec.json.Encoder().encode
+
+
+def _audit_trail() -> Callable[..., None] | None:
+    """The store's audit trail writer, where the privacy package provides one."""
+    try:
+        module = importlib.import_module("caliper_stream.privacy.audit")
+    except ImportError:
+        return None
+    found = getattr(module, "record", None)
+    return found if callable(found) else None
+
+
+_record = _audit_trail()
 
 
 def identity_column(name: str) -> bool:
@@ -280,14 +294,19 @@ class ReadAPI:
 
     # --- the one door for personal data ----------------------------------------------------------
 
-    def audit(self, request: Request, key: ApiKey, what: str, params: dict[str, Any], rows: int) -> None:
+    async def audit(self, request: Request, key: ApiKey, what: str, params: dict[str, Any], rows: int) -> None:
         """Record one read of personal data: which key, what (endpoint and filters), when, how
-        many rows. Every API and dashboard read that returns data about people comes here."""
-        entry = {"key": key.name, "what": what, "params": params, "rows": rows, "at": now()}
+        many rows. Every API and dashboard read that returns data about people comes here.
+
+        The entry goes into the request's access-log line and, where the store keeps an audit
+        trail, into it; neither names the person (a ``user`` filter is recorded as given, not
+        by its value)."""
+        detail = {k: ("(one user)" if k == "user" else v) for k, v in params.items()}
+        entry = {"key": key.name, "what": what, "params": detail, "rows": rows, "at": now()}
         request.scope.setdefault("caliper.log", {})["audit"] = entry
-        record = getattr(self.store, "record_audit", None)
-        if callable(record):
-            record(key.name, what, params, rows)
+        if _record is not None:
+            described = " ".join([what, *(f"{k}={v}" for k, v in detail.items())])
+            await anyio.to_thread.run_sync(_record, self.store, key.name, "read", described, {"rows": rows})
 
     def shown(self, key: ApiKey, rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
         """Columns and rows as this key may see them (identity columns only with the right)."""
@@ -315,7 +334,7 @@ class ReadAPI:
         limit, offset = _page(query)
         columns, rows = self.shown(key, rows)
         if any(personal_column(c) for c in columns) or "user" in params:
-            self.audit(request, key, what, params, len(rows))
+            await self.audit(request, key, what, params, len(rows))
         if fmt != "json":
             return download(fmt, what.rsplit("/", 1)[-1], columns, rows)
         page = rows[offset : offset + limit]
@@ -438,14 +457,14 @@ class ReadAPI:
         except BadParameter as exc:
             return problem("bad-parameter", str(exc))
         if fmt != "json":
-            self.audit(request, who, "events", used, -1)  # streamed: the count is not known up front
+            await self.audit(request, who, "events", used, -1)  # streamed: the count is not known up front
             streamed = (dict(zip(columns, r, strict=True)) for r in self.store.stream(sql, params))
             return download(fmt, "events", columns, streamed)
         found = await self._run(request, "events", self.store.query, f"{sql} LIMIT ?", [*params, limit + 1])
         if isinstance(found, Response):
             return found
         rows = [dict(zip(columns, r, strict=True)) for r in found[:limit]]
-        self.audit(request, who, "events", used, len(rows))
+        await self.audit(request, who, "events", used, len(rows))
         following = None
         if len(found) > limit:
             following = f"{request.url.path}?{urlencode({**query, 'cursor': rows[-1]['id']})}"
@@ -563,7 +582,7 @@ class ReadAPI:
             return found
         if found is None:
             return problem("not-found", f"no dead letter {ident}")
-        self.audit(request, who, "deadletters/id", {"id": ident}, 1)
+        await self.audit(request, who, "deadletters/id", {"id": ident}, 1)
         return json_response({"id": found.id, "source": found.source, "received_at": found.received_at,
                               "replayed_at": found.replayed_at, "bytes": len(found.raw),
                               "reasons": [{"path": r.path, "message": r.message, "severity": r.severity}
