@@ -154,6 +154,22 @@ def test_site_page_shows_the_apis_numbers(tab: Page, dash: Dash) -> None:
     tab.shot("deadletter")
 
 
+def expected_marks(row: dict[str, Any]) -> list[str]:
+    """The markers a gradebook cell must show, by the gradebook report's own columns."""
+    said = f"{js_text(row.get('status'))} {js_text(row.get('grade_action'))}".lower()
+    override = js_text(row.get("override")).lower()
+    marks = []
+    if "overrid" in said or row.get("source") == "override" or override.startswith("active"):
+        marks.append("override")
+    elif "clear" in f"{override} {said}":
+        marks.append("cleared")
+    if "delet" in said or (row.get("deleted_attempts") or 0) > 0:
+        marks.append("deleted")
+    if "needs" in said:
+        marks.append("needs")
+    return marks
+
+
 def _course(dash: Dash) -> str:
     return str(dash.api("/api/reports/gradebook", limit=1)["rows"][0]["course_number"])
 
@@ -167,6 +183,12 @@ def test_course_page_gradebook_grid_and_cell_history(tab: Page, dash: Dash) -> N
         "#gradebook td.cell", "els => els.map(e => [e.dataset.user, e.dataset.item, e.querySelector('.score').textContent])"
     )
     assert sorted(map(tuple, cells)) == sorted((r["user_uuid"], r["gradable_item_pk"], js_text(r["score"])) for r in rows)
+    marks = page.eval_on_selector_all(
+        "#gradebook td.cell",
+        "els => els.map(e => [e.dataset.user, e.dataset.item, [...e.querySelectorAll('.mark')].map(m => m.classList[1])])",
+    )
+    shown = {(u, i): m for u, i, m in marks}
+    assert {(r["user_uuid"], r["gradable_item_pk"]): expected_marks(r) for r in rows} == shown
     assert tab.table("#table-gradebook") == as_text(rows)
     assert tab.table("#table-funnel") == as_text(dash.api("/api/reports/funnel", course=course)["rows"])
     assert tab.table("#table-items") == as_text(dash.api("/api/reports/items", course=course)["rows"])
