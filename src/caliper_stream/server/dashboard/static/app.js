@@ -318,10 +318,14 @@ async function coursePage() {
     chart("chart-difficulty", groupedBars(items.rows, x, hard.slice(0, 3)), { barmode: "group" });
   }
   const heat = await api(`/api/heatmap${query({ course })}`);
+  const days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
   const z = Array.from({ length: 7 }, () => Array(24).fill(0));
-  for (const r of heat.rows) z[r.weekday][r.hour] = r.events;
+  for (const r of heat.rows) {
+    const d = typeof r.weekday === "number" ? r.weekday : days.indexOf(text(r.weekday).slice(0, 3));
+    if (d >= 0 && r.hour >= 0 && r.hour < 24) z[d][r.hour] += r.events;
+  }
   chart("chart-heatmap", heat.rows.length ? [{
-    type: "heatmap", z, x: [...Array(24).keys()], y: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], colorscale: "Blues", reversescale: true,
+    type: "heatmap", z, x: [...Array(24).keys()], y: days, colorscale: "Blues", reversescale: true,
   }] : [], { height: 260, yaxis: { autorange: "reversed" } });
 }
 
