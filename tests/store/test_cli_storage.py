@@ -246,7 +246,8 @@ def test_export_course_and_item_prefix_glob_and_closest_values(sqlite_url: str, 
     finally:
         store.close()
     prefix = one.split("-")[0] + "-" + one.split("-")[1]  # BIO-101 of BIO-101-26S-001
-    assert "-" in one and len(prefix) < len(one)
+    assert "-" in one
+    assert len(prefix) < len(one)
 
     def rows(*args: str) -> int:
         out = tmp_path / "x.jsonl"
@@ -330,7 +331,8 @@ def test_parquet_keydata_has_timestamps_and_seconds(sqlite_url: str, tmp_path: P
         assert (text is None) == (value is None)
     assert to_seconds("PT24.403S") == pytest.approx(24.403)
     assert to_seconds("P1DT2H3M4.5S") == pytest.approx(93784.5)
-    assert to_seconds("P1M") is None and to_seconds("soon") is None
+    assert to_seconds("P1M") is None
+    assert to_seconds("soon") is None
     times = store_times(sqlite_url)
     assert [t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z" for t in table.column("event_time").to_pylist()] == times
 
