@@ -7,8 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sensor_catalogue import COURSE, SESSION, STUDENT, catalogue
 import typer
+from sensor_catalogue import COURSE, SESSION, STUDENT, catalogue
 from typer.testing import CliRunner
 
 from caliper_stream.cli import emit
