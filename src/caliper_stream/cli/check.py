@@ -19,7 +19,7 @@ from caliper_stream.keydata import FIELDS
 from caliper_stream.problems import Problem
 from caliper_stream.read import input_files, read_path
 
-PathsArg = Annotated[list[str], typer.Argument(metavar="PATH...", help="Files or directories to read; - is stdin.")]
+PathsArg = Annotated[list[str], typer.Argument(metavar="PATH", help="Files or directories to read; - is stdin.")]
 
 #: What ``inspect`` shows in a terminal table by default (all 31 fields rarely fit).
 TABLE_FIELDS = (
@@ -159,12 +159,12 @@ def _record(event: Event) -> dict[str, Any]:
 
 
 def inspect_command(
-    paths: Annotated[list[str] | None, typer.Argument(help="Files or directories to read; - is stdin.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, jsonl or csv.")] = "table",
+    paths: Annotated[list[str] | None, typer.Argument(metavar="PATH", help="Files or directories to read; - is stdin.")] = None,
+    fmt: Annotated[str, typer.Option("--format", metavar="table|jsonl|csv", help="table, jsonl or csv.")] = "table",
     sample: Annotated[bool, typer.Option("--sample", help="Read the Learn-shaped sample shipped with the package.")] = False,
     fields: Annotated[
         str | None,
-        typer.Option("--fields", help="Comma-separated key-data fields, or 'all'. Default: all for jsonl/csv, a readable few for table."),
+        typer.Option("--fields", metavar="FIELD,...|all", help="Comma-separated key-data fields, or 'all'. Default: all for jsonl/csv, a readable few for table."),
     ] = None,
 ) -> None:
     """Print Learn's key data, one record per event (rejected events are reported on stderr)."""

@@ -13,7 +13,7 @@ from rich.table import Table
 
 DbOpt = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL (default: $CALIPER_STREAM_DB, else sqlite:///caliper-stream.db)."),
+    typer.Option("--db", metavar="URL", help="Database URL (default: $CALIPER_STREAM_DB, else sqlite:///caliper-stream.db)."),
 ]
 
 #: Human output on stdout; tables are not cut to the width of a pipe.
@@ -93,3 +93,52 @@ UntilOpt = Annotated[
     str | None,
     typer.Option(metavar="DATE|TIME", callback=until_option, help="eventTime before (exclusive): a date ends with the day before."),
 ]
+
+
+def readable_help(command: Any) -> Any:
+    """Give every parameter of `command` (a click/Typer command or group, and its subcommands) a
+    placeholder people read, and return it.
+
+    Left alone, the help shows Python type names (``--sample <bool>``, ``paths... <list[str]>``).
+    Here flags take no placeholder, arguments show their name (``{PATH}...``), and options without
+    an explicit ``metavar`` show their choices, ``N`` for integers, ``NUMBER`` for decimals,
+    ``PATH`` for paths, else their own name (``--timezone TIMEZONE``)."""
+    for sub in getattr(command, "commands", {}).values():
+        readable_help(sub)
+    make_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = make_help_option(ctx)
+        if option is not None:
+            option.metavar = ""  # --help is a flag like any other
+        return option
+
+    command.get_help_option = help_option
+    for param in command.params:
+        if param.param_type_name == "argument":
+            name = (param.metavar or param.name or "value").upper().removesuffix("...")
+            param.metavar = name  # the usage line adds "..." when it takes several
+            param.display_type_rich = _no_type  # the name column says it all
+        elif param.metavar is None:
+            param.metavar = _placeholder(param)
+    return command
+
+
+def _no_type(ctx: Any) -> None:
+    return None
+
+
+def _placeholder(param: Any) -> str:
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return ""
+    desc = getattr(param, "type_descriptor", None)
+    if desc is not None:  # Typer's own parameters
+        if desc.is_choice and desc.choices:
+            return "|".join(str(getattr(c, "value", c)) for c in desc.choices)
+        kind = {int: "integer", float: "float"}.get(desc.annotation, "path" if desc.is_path else "")
+    else:  # plain click parameters
+        kind = getattr(param.type, "name", "")
+        if kind == "choice":
+            return "|".join(str(c) for c in param.type.choices)
+    placeholder = {"integer": "N", "float": "NUMBER", "path": "PATH"}.get(kind)
+    return placeholder or (param.name or "value").upper()

@@ -40,28 +40,28 @@ def simulate(
     students: Annotated[int, typer.Option(help="Students at the site (each takes 1-4 of the courses).")] = 30,
     days: Annotated[int, typer.Option(help="Length of the term in days.")] = 7,
     seed: Annotated[int, typer.Option(help="Random seed: one seed, one term, byte for byte.")] = 0,
-    start: Annotated[str | None, typer.Option(help="First day of the term (YYYY-MM-DD).")] = None,
-    version: Annotated[str, typer.Option(help="Caliper version Learn sends: 1.1 or 1.0.")] = "1.1",
-    timezone: Annotated[str, typer.Option(help="The site's time zone (activity hours, nightly run).")] = "America/New_York",
+    start: Annotated[str | None, typer.Option(metavar="YYYY-MM-DD", help="First day of the term (YYYY-MM-DD).")] = None,
+    version: Annotated[str, typer.Option(metavar="1.1|1.0", help="Caliper version Learn sends: 1.1 or 1.0.")] = "1.1",
+    timezone: Annotated[str, typer.Option(metavar="ZONE", help="The site's time zone (activity hours, nightly run).")] = "America/New_York",
     out: Annotated[
         Path | None,
-        typer.Option(help="Write JSON Lines envelopes: a FILE (.jsonl, .json, .ndjson, .gz = gzip) or a DIR "
+        typer.Option(metavar="FILE|DIR", help="Write JSON Lines envelopes: a FILE (.jsonl, .json, .ndjson, .gz = gzip) or a DIR "
                      "(events-0001.jsonl, … of 100,000 events each)."),
     ] = None,
-    to: Annotated[str | None, typer.Option(help="Send to this Caliper endpoint through the sensor.")] = None,
-    key: Annotated[str | None, typer.Option(help="API key for --to.")] = None,
-    auth: Annotated[str, typer.Option(help="Authorization header: raw (Learn's) or bearer.")] = "raw",
+    to: Annotated[str | None, typer.Option(metavar="URL", help="Send to this Caliper endpoint through the sensor.")] = None,
+    key: Annotated[str | None, typer.Option(metavar="KEY", help="API key for --to.")] = None,
+    auth: Annotated[str, typer.Option(metavar="raw|bearer", help="Authorization header: raw (Learn's) or bearer.")] = "raw",
     outbox: Annotated[
         Path, typer.Option(help="Sensor outbox file for --to; undelivered events stay there ('caliper-stream outbox').")
     ] = Path("caliper-outbox.db"),
     speed: Annotated[
         float | None,
-        typer.Option(help="--to: replay at SPEED times real time (e.g. 20000: a week in 30 s). "
+        typer.Option(metavar="SPEED", help="--to: replay at SPEED times real time (e.g. 20000: a week in 30 s). "
                      "Default: jump from event to event as fast as the endpoint allows."),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Events per envelope at most (Learn's Event Batch Size).")] = 100,
     max_delay: Annotated[float, typer.Option("--max-delay", help="Seconds an immediate event waits for its batch to fill.")] = 1.0,
-    nightly_at: Annotated[str, typer.Option("--nightly-at", help="Local time of Learn's nightly run.")] = "02:00",
+    nightly_at: Annotated[str, typer.Option("--nightly-at", metavar="HH:MM", help="Local time of Learn's nightly run.")] = "02:00",
 ) -> None:
     """Simulate a term of Blackboard Learn activity, deterministically for a seed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -69,7 +69,7 @@ class _EventRate(ProgressColumn):
 
 
 def import_(
-    paths: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files or directories (json, jsonl, gzip); - is stdin.")],
+    paths: Annotated[list[str], typer.Argument(metavar="PATH", help="Files or directories (json, jsonl, gzip); - is stdin.")],
     db: DbOpt = None,
     source: Annotated[
         str | None,
@@ -252,7 +252,7 @@ def deadletters_show(
 
 @deadletters_app.command("replay")
 def deadletters_replay(
-    ids: Annotated[list[int] | None, typer.Argument(metavar="[ID...]", help="Dead letter ids (default: every pending one).")] = None,
+    ids: Annotated[list[int] | None, typer.Argument(metavar="ID", help="Dead letter ids (default: every pending one).")] = None,
     db: DbOpt = None,
     lenient: Annotated[
         bool,
