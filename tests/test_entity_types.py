@@ -95,3 +95,14 @@ def test_inside_an_event_too() -> None:
     found = _strict_errors(event)
     assert "generated.scoredBy: expected Agent, got Document" in found
     assert "object.assignee: expected Agent, got Assessment" in found
+
+
+def test_parents_the_spec_names() -> None:
+    """isPartOf is any Entity in general, but the spec names the parent of an AssessmentItem
+    (its Assessment), of a Message (its Thread) and of a Thread (its Forum)."""
+    for owner, parent in (("AssessmentItem", "Assessment"), ("Message", "Thread"), ("Thread", "Forum")):
+        doc = {"@context": CONTEXT["1.2"], "id": "https://example.edu/e", "type": owner,
+               "isPartOf": {"id": "https://example.edu/p", "type": "Document"}}
+        assert f"isPartOf: expected {parent}, got Document" in _strict_errors(doc)
+        doc["isPartOf"] = {"id": "https://example.edu/p", "type": parent}
+        assert _strict_errors(doc) == []
