@@ -223,25 +223,30 @@ class _Reader:
         ev.error = error(path, message, ev.index)
         return ev
 
-    def document(self, data: bytes, line: int | None = None, prefix: str = "") -> Iterator[RawEvent]:
-        """Yield the events of one complete JSON document."""
-        if data[:1] in (b"{", b"[") and data.count(b",") > DENSE_PIECES:
-            yield from self._split_repaired(data, line, prefix, [])
+    def document(
+        self, data: bytes, line: int | None = None, prefix: str = "", depth: int = 0
+    ) -> Iterator[RawEvent]:
+        """Yield the events of one complete JSON document (`depth`: how many scanners already
+        split around it; an array item is scanned again at most once, for Open edX's arrays
+        of envelopes)."""
+        scan = data[:1] in (b"{", b"[") and depth < 2
+        if scan and data.count(b",") > DENSE_PIECES:
+            yield from self._split_repaired(data, line, prefix, [], depth)
             return
         top, problem = _decode(_split_any, data)
         if problem is None:
             yield from self._split(top, data, line, prefix, None)
             return
-        fixed, notes = repair(data)
+        fixed, notes = repair(data) if depth < 2 else (data, [])
         if notes:
             top, again = _decode(_split_any, fixed)
             if again is None:
-                yield from self._split(top, data, line, prefix, notes)
+                yield from self._split(top, data, line, prefix, notes, depth)
                 return
-        if data[:1] in (b"{", b"["):
+        if scan and problem != "JSON is nested too deeply":
             # malformed somewhere: the scanner still finds the pieces, and only the broken ones
             # become failures (decoding them names the defect and its path)
-            yield from self._split_repaired(data, line, prefix, [])
+            yield from self._split_repaired(data, line, prefix, [], depth)
             return
         if problem.startswith("Expected `"):
             problem = "not a Caliper payload: expected a JSON object or array"
@@ -254,11 +259,12 @@ class _Reader:
         line: int | None,
         prefix: str,
         notes: list[str] | None,
+        depth: int = 0,
     ) -> Iterator[RawEvent]:
         if notes:
             # Repaired input: find the original bytes of each piece with the scanner, which
             # tolerates what msgspec refused, and decode each piece from its repaired copy.
-            yield from self._split_repaired(data, line, prefix, notes)
+            yield from self._split_repaired(data, line, prefix, notes, depth)
             return
         if isinstance(top, dict):
             yield from self._object(top, bytes(data).strip(_WS), line, prefix)
@@ -336,9 +342,9 @@ class _Reader:
         return env
 
     def _split_repaired(
-        self, data: bytes, line: int | None, prefix: str, notes: list[str]
+        self, data: bytes, line: int | None, prefix: str, notes: list[str], depth: int = 0
     ) -> Iterator[RawEvent]:
-        scanner = _Scanner(self, prefix, line)
+        scanner = _Scanner(self, prefix, line, depth + 1)
         was, self.repairing = self.repairing, True
         try:
             yield from scanner.feed(data, final=True)
@@ -369,8 +375,9 @@ class _Scanner:
     such as ``null``, junk between documents) come out as failures, so none is dropped.
     """
 
-    def __init__(self, reader: _Reader, prefix: str, line: int | None) -> None:
+    def __init__(self, reader: _Reader, prefix: str, line: int | None, depth: int = 1) -> None:
         self.reader = reader
+        self.depth = depth  # scanners around this one, itself included
         self.prefix = prefix
         self.line = line
         #: only streamed input cuts pieces to their head; in memory a piece is kept whole
@@ -432,7 +439,7 @@ class _Scanner:
             yield self.reader.failure(
                 self.piece_path if self.piece is not None else self._doc_prefix(),
                 self.buf[start:] if self.max_piece is None else self.buf[start : start + KEEP_HEAD_BYTES],
-                "truncated JSON: input ended inside a value",
+                "not readable as JSON: truncated: input ended inside a value",
                 self.line,
                 self.envelope if self.in_data else None,
             )
@@ -499,7 +506,7 @@ class _Scanner:
             return
         junk = self.buf[max(0, self.gap - self.base) : end - self.base].strip(_WS) + extra
         self.gap = None
-        if not junk:
+        if not junk.replace(_NBSP, b"").strip(_WS):  # Learn indents with U+00A0 too
             return
         path = self._gap_path()
         if len(self.stack) == 0:
@@ -562,7 +569,7 @@ class _Scanner:
                 elif depth == 2:
                     yield self.reader._event(path, raw, envelope=self.envelope, line=self.line)
                 elif depth == 1:
-                    yield from self.reader.document(raw, self.line, path)
+                    yield from self.reader.document(raw, self.line, path, self.depth)
                 else:
                     yield from self.reader._piece(raw, self.line, path)
             if depth == 1 and self.in_data:
