@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import msgspec
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from caliper_stream.event import decode
 from caliper_stream.ingest import prepare
-from caliper_stream.read import DENSE_PIECES, TooManyItems, read_bytes
+from caliper_stream.read import DENSE_CHECK_BYTES, TooManyItems, read_bytes
 from caliper_stream.validate import validate
 
 EVENT = {
@@ -94,7 +95,8 @@ def test_reasons_name_the_defect_and_its_path(piece: bytes, path: str, message: 
 def test_an_event_time_that_is_no_time_is_a_warning_lenient_and_an_error_strict() -> None:
     (item,) = read_bytes(envelope([put(b'"eventTime":', b"-0")]))
     event = decode(item)
-    assert event.accepted and event.event_time is None
+    assert event.accepted
+    assert event.event_time is None
     assert [str(w) for w in event.noted] == ["data[0].eventTime: eventTime is not a date-time string: 0"]
     assert any(p.severity == "error" and p.path.endswith("eventTime") for p in validate(event, strict=True))
 
@@ -113,11 +115,19 @@ def test_every_piece_comes_out_whole(junk: list[bytes], good_count: int) -> None
 
 
 def test_dense_inputs_are_counted_one_piece_at_a_time() -> None:
-    body = b"[" + b",".join([b"{}"] * (DENSE_PIECES + 10)) + b"]"
-    with pytest.raises(TooManyItems):
-        for _ in read_bytes(body, max_items=1000):
-            pass
-    assert sum(1 for _ in read_bytes(body)) == DENSE_PIECES + 10  # without a limit every piece comes out
+    items = DENSE_CHECK_BYTES // 2 + 10
+    body = b"[" + b",".join([b"0"] * items) + b"]"
+    tracemalloc.start()
+    try:
+        with pytest.raises(TooManyItems):
+            for _ in read_bytes(body, max_items=1000):
+                pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 1024 * 1024  # not one object per item (that would be ~110 MB here)
+    small = b"[" + b",".join([b"{}"] * 5000) + b"]"
+    assert sum(1 for _ in read_bytes(small)) == 5000  # without a limit every piece comes out
 
 
 def test_an_unreadable_piece_is_kept_whole_however_large() -> None:

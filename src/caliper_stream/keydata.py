@@ -83,6 +83,7 @@ class KeyData(msgspec.Struct, omit_defaults=False):
 
 
 FIELDS: tuple[str, ...] = KeyData.__struct_fields__
+_NO_SCORES = (None, None, None, None)
 
 _SITE = re.compile(r"/sites/([^/]+)/")
 _USER = re.compile(r"/users/([^/?#]+)$")
@@ -269,7 +270,8 @@ def extract(event: Event) -> KeyData:
                 if score is not None:
                     break
         max_score = _num(gen.max_score) or _num(gen.max_result_score)
-        if score is None or max_score is None:
+        given = gen.max_score
+        if (score is None and scores != _NO_SCORES) or (max_score is None and given is not None and given != 0):
             bad = _unusable((*scores, gen.max_score, gen.max_result_score))
             if bad is not None:
                 shown = "an integer of more than 308 digits" if isinstance(bad, int) else repr(bad[:40])

@@ -67,10 +67,12 @@ def test_a_401_digit_score_is_a_warning_and_costs_nothing(site: Site) -> None:
     r = site.post(body_of(pieces))
     assert r.status_code == 200, r.text
     summary = r.json()
-    assert summary["accepted"] == 100 and summary["rejected"] == 0
+    assert summary["accepted"] == 100
+    assert summary["rejected"] == 0
     assert any("data[99].generated: score not usable as a number" in w for w in summary["warnings"])
     [(raw, score)] = site.store.query("SELECT raw, score FROM events WHERE event_id = ?", (events[-1]["id"],))
-    assert bytes(raw) == pieces[-1] and score is None
+    assert bytes(raw) == pieces[-1]
+    assert score is None
 
 
 @pytest.mark.parametrize(
@@ -87,7 +89,8 @@ def test_a_number_beyond_range_is_one_dead_letter_with_its_path(site: Site, bad:
     after = last_dead_letter(site)
     r = site.post(body_of(pieces))
     assert r.status_code == 200, r.text
-    assert r.json()["accepted"] == 9 and r.json()["rejected"] == 1
+    assert r.json()["accepted"] == 9
+    assert r.json()["rejected"] == 1
     assert r.json()["problems"] == [f"data[9].{reason}"]
     assert dead_letters_since(site, after) == [pieces[-1]]
 
@@ -123,7 +126,8 @@ def test_one_malformed_token_costs_only_its_event(site: Site, token: bytes, reas
     r = site.post(body_of(pieces))
     assert r.status_code == 200, r.text
     summary = r.json()
-    assert summary["accepted"] == 99 and summary["rejected"] == 1
+    assert summary["accepted"] == 99
+    assert summary["rejected"] == 1
     assert summary["problems"][0].startswith(reason)
     assert site.count_ids([str(e["id"]) for e in events]) == 99
     assert dead_letters_since(site, after) == [pieces[3]]  # the bad piece only, every byte of it
@@ -249,7 +253,8 @@ def test_many_tiny_items_answer_fast_without_blocking_health(site: Site, name: s
         prober.join()
     assert r.status_code == status, r.text
     assert took < 6, f"{name} took {took:.1f} s"
-    assert latencies and max(latencies) < 1.0, f"/healthz waited {max(latencies):.2f} s during {name}"
+    assert latencies
+    assert max(latencies) < 1.0, f"/healthz waited {max(latencies):.2f} s during {name}"
     if status == 200:
         assert len(r.json().get("problems", [])) <= 21  # summarised past a limit
 
