@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 import httpx
 import pytest
+from dashkit import Dash
 from hypothesis import given
 from hypothesis import strategies as st
 
 from caliper_stream.analyse import REPORTS
 from caliper_stream.server.api import BadParameter, canonical_time, identity_column, report_params
-from conftest import Dash
 
 API_ROUTES = ["/api/reports", "/api/reports/gradebook", "/api/events", "/api/sources", "/api/daily",
               "/api/heatmap", "/api/deadletters", "/api/gradebook/history?course=c&user=u&item=i"]

@@ -15,8 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-
-from conftest import Dash
+from dashkit import Dash
 
 CHROMIUM = os.environ.get("CALIPER_STREAM_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"

@@ -6,10 +6,10 @@ import re
 
 import httpx
 import pytest
+from dashkit import Dash, cli
 
 from caliper_stream.store import open_store
 from caliper_stream.store.base import DashboardSession
-from conftest import Dash, cli
 
 PAGES = ["/dashboard/", "/dashboard/courses/C-1", "/dashboard/students/u1", "/dashboard/tests/_1_1",
          "/dashboard/deadletters/1"]
