@@ -212,7 +212,7 @@ def question_types(
             since=since,
             until=until,
         )
-        grouped = figures.group(rows, lambda r: (r[0], r[3]))
+        grouped = figures.by_question_type(rows)
         found = [(c, k, figures.question_figures(g)) for (c, k), g in sorted(grouped.items())]
     out = []
     for c, k, f in found:

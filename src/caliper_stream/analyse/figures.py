@@ -145,3 +145,14 @@ def question_figures(rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
         "p90_seconds": _r(p90(durations)),
         "max_seconds": _r(max(durations)) if durations else None,
     }
+
+
+def by_question_type(rows: Iterable[Sequence[Any]]) -> dict[tuple[Any, ...], list[Sequence[Any]]]:
+    """Question attempt rows grouped by (course, question type), a question's type being the one
+    any of its attempts reported (an attempt only started carries none)."""
+    rows = list(rows)
+    kind: dict[tuple[Any, Any, Any], str] = {}
+    for r in rows:
+        if r[3]:
+            kind.setdefault((r[0], r[1], r[2]), r[3])
+    return group(rows, lambda r: (r[0], kind.get((r[0], r[1], r[2]), "")))

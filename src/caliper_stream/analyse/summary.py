@@ -493,8 +493,9 @@ def _refigure(cur: Any, sql: Any, fold: _Fold) -> None:
         for (a, q), rows in figures.group(questions, lambda r: (r[1], r[2])).items():
             if a in wanted:
                 cached.append(("question", course, a, q, _json(figures.question_figures(rows))))
-        for (t,), rows in figures.group(questions, lambda r: (r[3],)).items():
+        for (_, t), rows in figures.by_question_type(questions).items():
             cached.append(("qtype", course, "", t, _json(figures.question_figures(rows))))
+        cur.execute(sql("DELETE FROM an_figures WHERE kind = 'qtype' AND course_number = ?"), (course,))
         cur.executemany(
             sql(
                 "INSERT INTO an_figures (kind, course_number, assessment_pk, item_key, figures) VALUES (?, ?, ?, ?, ?)"
