@@ -8,6 +8,7 @@ deliveries and late events, with refreshes in between.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections import defaultdict
@@ -21,7 +22,19 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from caliper_stream.analyse import REPORTS, activity, attempts, content, funnel, items, lti, question_types, refresh, scores, sources
+from caliper_stream.analyse import (
+    REPORTS,
+    activity,
+    attempts,
+    content,
+    funnel,
+    items,
+    lti,
+    question_types,
+    refresh,
+    scores,
+    sources,
+)
 from caliper_stream.analyse.summary import set_time_zone, time_zone
 from caliper_stream.ingest import Row, prepare
 from caliper_stream.read import read_bytes
@@ -45,7 +58,7 @@ def term_rows() -> tuple[Row, ...]:
 def deliver(store: Store, rows: list[Row], cuts: list[int], *, refresh_between: bool) -> None:
     """Write rows in batches split at `cuts`, refreshing the summaries after some batches."""
     edges = [0, *sorted(set(cuts)), len(rows)]
-    for i, (lo, hi) in enumerate(zip(edges, edges[1:], strict=False)):
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
         store.write(rows[lo:hi])
         if refresh_between and i % 2 == 0:
             refresh(store, chunk=97)  # small chunks: many transactions, groups split across them
@@ -288,15 +301,17 @@ def test_filters_that_summaries_cannot_answer_scan_with_the_same_rules(store: St
     got = {(r["course_number"], r["day"]): (r["events"], r["users"], r["sessions"]) for r in activity(store, by="day", user=user)}
     assert got == {k: v[:3] for k, v in truth["day"].items()}
     days = sorted({r["day"] for r in activity(store, by="day")})
-    window = [r for r in activity(store, by="day", since=days[1], until=days[3])]
+    window = list(activity(store, by="day", since=days[1], until=days[3]))
     assert {r["day"] for r in window} == set(days[1:3])
     timeline = attempts(store, user=user)
-    assert timeline and all(r["user_key"] == user for r in timeline)
+    assert timeline
+    assert all(r["user_key"] == user for r in timeline)
     assert [r["started_at"] for r in timeline] == sorted(r["started_at"] for r in timeline)
     per_user = funnel(store, user=user)
     assert sum(r["started"] for r in per_user) == sum(1 for r in timeline if r["started_at"])
     one = items(store, user=user)
-    assert one and all(r["attempts"] <= 1 or r["question_pk"] for r in one)
+    assert one
+    assert all(0 < r["attempts"] <= len(timeline) for r in one)
 
 
 def test_hardest_slowest_and_question_types(store: Store) -> None:
@@ -319,13 +334,15 @@ def test_hardest_slowest_and_question_types(store: Store) -> None:
 def test_lti_launches_by_tool_and_silent_sources(store: Store) -> None:
     store.write(list(term_rows()))
     launches = lti(store)
-    assert launches and all(r["tool"] and "?" not in r["tool"] for r in launches)
+    assert launches
+    assert all(r["tool"] and "?" not in r["tool"] for r in launches)
     raw_launches = store.query("SELECT count(*) FROM events WHERE type LIKE '%LTIEvent' AND action = 'LoggedIn'")[0][0]
     assert sum(r["launches"] for r in launches) == raw_launches
     last = max(e["event_time"] for e in stored(store))
     hours = (when(last) - when("2000-01-01T00:00:00.000Z")).total_seconds() / 3600
     (src,) = sources(store, now="2000-01-01T00:00:00Z", threshold_hours=1)
-    assert not src["silent"] and src["hours_since_last_event"] == pytest.approx(-hours, abs=0.01)
+    assert not src["silent"]
+    assert src["hours_since_last_event"] == pytest.approx(-hours, abs=0.01)
     (src,) = sources(store, now=last, threshold_hours=1)
     assert not src["silent"]
     later = datetime.fromtimestamp(when(last).timestamp() + 7200).isoformat() + "+00:00"
@@ -341,8 +358,6 @@ def test_bi_views_read_the_key_data(store: Store) -> None:
     graded = store.query("SELECT count(*) FROM bi_grades WHERE score_pct IS NOT NULL")[0][0]
     assert graded > 0
     attempts_view = store.query("SELECT count(*) FROM bi_test_attempts")[0][0]
-    assert attempts_view == sum(r["started"] + r["submitted"] - r["submitted"] for r in funnel(store)) + sum(
-        1 for r in attempts(store) if not r["started_at"]
-    )
+    assert attempts_view == len(attempts(store)) > 0
     days = store.query("SELECT sum(events) FROM bi_activity_daily")[0][0]
     assert days == n
