@@ -211,6 +211,7 @@ class _Fold:
         self.users: dict[str, tuple[Any, Any, Any]] = {}
         self.counts: dict[tuple[str, str, str], list[Any]] = {}
         self.members: set[tuple[str, str, str, str, str]] = set()
+        self.minutes: dict[tuple[str, str, str, str], list[Any]] = {}
         self.lti: dict[tuple[str, str, str], list[Any]] = {}
         self.views: dict[tuple[str, str, str], list[Any]] = {}
         self.sources: dict[str, list[Any]] = {}
@@ -314,22 +315,53 @@ class _Fold:
             self.members.add((kind, course, bucket, "u", user))
 
     def _activity(self, at: str, course: str, user: str, session: str) -> None:
-        local = self.local(at)
-        if local is None:
-            return
-        day, how = local
-        groups = (("course", ""), ("day", day), ("how", how), ("user", user))
-        for kind, bucket in groups if user else groups[:3]:
-            self._count(self.counts, (kind, course, bucket), at)
-        members = self.members
-        if user:
-            for kind, bucket in groups[:3]:
-                members.add((kind, course, bucket, "u", user))
-            members.add(("user", course, user, "d", day))
-        if session:
-            for kind, bucket in groups if user else groups[:3]:
-                members.add((kind, course, bucket, "s", session))
-        members.add(("course", course, "", "d", day))
+        """Note one event for the activity counts; `spread` expands them. Events of one course,
+        user and session in the same minute share a local day and hour, so they are summed
+        first: a term has about two events per such minute, each expanded into four groups."""
+        key = (course, user, session, at[:16] if at[10:11] == "T" and at.endswith("Z") else at)
+        row = self.minutes.get(key)
+        if row is None:
+            self.minutes[key] = [1, at, at]
+        else:
+            row[0] += 1
+            if at < row[1]:
+                row[1] = at
+            elif at > row[2]:
+                row[2] = at
+
+    def spread(self) -> None:
+        """Turn the per-minute notes into the counts and distinct members of each group."""
+        counts, members = self.counts, self.members
+        for (course, user, session, _), (n, first, last) in self.minutes.items():
+            local = self.local(first)
+            if local is None:
+                continue
+            day, how = local
+            groups = (
+                (("course", ""), ("day", day), ("how", how), ("user", user))
+                if user
+                else (("course", ""), ("day", day), ("how", how))
+            )
+            for kind, bucket in groups:
+                key = (kind, course, bucket)
+                row = counts.get(key)
+                if row is None:
+                    counts[key] = [n, first, last]
+                else:
+                    row[0] += n
+                    if first < row[1]:
+                        row[1] = first
+                    if last > row[2]:
+                        row[2] = last
+                if session:
+                    members.add((kind, course, bucket, "s", session))
+            if user:
+                members.add(("course", course, "", "u", user))
+                members.add(("day", course, day, "u", user))
+                members.add(("how", course, how, "u", user))
+                members.add(("user", course, user, "d", day))
+            members.add(("course", course, "", "d", day))
+        self.minutes.clear()
 
     def count_rows(
         self, new_members: Iterable[tuple[str, str, str, str, str]]
@@ -432,6 +464,7 @@ def refresh(store: Store, *, chunk: int = CHUNK) -> int:
             fold = _Fold(zone(tz))
             for r in cur.fetchall():
                 fold.add(r)
+            fold.spread()
             for table, values in fold.writes():
                 if values:
                     cur.executemany(sql(_UPSERT[table]), values)
@@ -495,7 +528,9 @@ def _refigure(cur: Any, sql: Any, fold: _Fold) -> None:
                 cached.append(("question", course, a, q, _json(figures.question_figures(rows))))
         for (_, t), rows in figures.by_question_type(questions).items():
             cached.append(("qtype", course, "", t, _json(figures.question_figures(rows))))
-        cur.execute(sql("DELETE FROM an_figures WHERE kind = 'qtype' AND course_number = ?"), (course,))
+        cur.execute(
+            sql("DELETE FROM an_figures WHERE kind = 'qtype' AND course_number = ?"), (course,)
+        )
         cur.executemany(
             sql(
                 "INSERT INTO an_figures (kind, course_number, assessment_pk, item_key, figures) VALUES (?, ?, ?, ?, ?)"
@@ -556,5 +591,6 @@ def scan(
     )
     for at, c, u, s in store.stream(sql, params):
         fold._activity(at, c, u, s)
+    fold.spread()
     rows = [r for r in fold.count_rows(fold.members) if r[0] == kind]
     return sorted((r[1:] for r in rows), key=lambda r: (r[0], r[1]))
