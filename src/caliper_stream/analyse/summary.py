@@ -502,6 +502,7 @@ def set_time_zone(store: Store, tz: str) -> bool:
 def _refigure(cur: Any, sql: Any, fold: _Fold) -> None:
     """Recompute the cached figures of every test, question and question type `fold` touched."""
     tests = {(c, a) for c, a, _ in fold.tests} | {(c, a) for c, a, _, _ in fold.questions}
+    question_courses = {c for c, _, _, _ in fold.questions}
     items = sorted({item for item, _ in fold.scores})
     for i in range(0, len(items), 500):
         part = items[i : i + 500]
@@ -517,7 +518,13 @@ def _refigure(cur: Any, sql: Any, fold: _Fold) -> None:
         wanted = {a for c, a in tests if c == course}
         cur.execute(sql(figures.TEST_ROWS + " WHERE a.course_number = ?"), (course,))
         by_test = figures.group(cur.fetchall(), lambda r: (r[1],))
-        cur.execute(sql(figures.QUESTION_ROWS + " WHERE course_number = ?"), (course,))
+        # question types span the course: read all its questions only when some changed
+        retyped = course in question_courses
+        scope = "" if retyped else f" AND assessment_pk IN ({', '.join('?' * len(wanted))})"
+        cur.execute(
+            sql(figures.QUESTION_ROWS + " WHERE course_number = ?" + scope),
+            (course, *([] if retyped else sorted(wanted))),
+        )
         questions = cur.fetchall()
         cached = [
             ("test", course, a, "", _json(figures.test_figures(by_test.get((a,), []))))
@@ -526,11 +533,12 @@ def _refigure(cur: Any, sql: Any, fold: _Fold) -> None:
         for (a, q), rows in figures.group(questions, lambda r: (r[1], r[2])).items():
             if a in wanted:
                 cached.append(("question", course, a, q, _json(figures.question_figures(rows))))
-        for (_, t), rows in figures.by_question_type(questions).items():
-            cached.append(("qtype", course, "", t, _json(figures.question_figures(rows))))
-        cur.execute(
-            sql("DELETE FROM an_figures WHERE kind = 'qtype' AND course_number = ?"), (course,)
-        )
+        if retyped:
+            for (_, t), rows in figures.by_question_type(questions).items():
+                cached.append(("qtype", course, "", t, _json(figures.question_figures(rows))))
+            cur.execute(
+                sql("DELETE FROM an_figures WHERE kind = 'qtype' AND course_number = ?"), (course,)
+            )
         cur.executemany(
             sql(
                 "INSERT INTO an_figures (kind, course_number, assessment_pk, item_key, figures) VALUES (?, ?, ?, ?, ?)"
