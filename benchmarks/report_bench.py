@@ -114,7 +114,11 @@ def size_mb(store: Store) -> float | None:
     if store.dialect == "sqlite":
         pages, page = store.query("PRAGMA page_count")[0][0], store.query("PRAGMA page_size")[0][0]
         return pages * page / 1e6
-    return float(store.query("SELECT pg_database_size(current_database())")[0][0]) / 1e6
+    found = store.query(
+        "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class AS c"
+        " JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+    )[0][0]
+    return float(found or 0) / 1e6
 
 
 def variants() -> list[tuple[str, str, dict[str, Any]]]:

@@ -462,7 +462,8 @@ def refresh(store: Store, *, chunk: int = CHUNK) -> int:
             end = min(upper, high_water + chunk)
             cur.execute(sql(_SELECT), (high_water, end))
             fold = _Fold(zone(tz))
-            for r in cur.fetchall():
+            found = cur.fetchall()
+            for r in found:
                 fold.add(r)
             fold.spread()
             for table, values in fold.writes():
@@ -476,7 +477,7 @@ def refresh(store: Store, *, chunk: int = CHUNK) -> int:
                 sql("UPDATE an_state SET high_water = ?, refreshed_at = ? WHERE id = 1"),
                 (end, datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")),
             )
-            folded += end - high_water
+            folded += len(found)
 
 
 def time_zone(store: Store) -> str:
