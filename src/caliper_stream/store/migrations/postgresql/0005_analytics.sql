@@ -4,6 +4,8 @@
 -- Every an_* table is derived from events: refresh() folds the events with id > high_water
 -- into them, so a report reads thousands of summary rows instead of millions of events. They
 -- can be dropped and rebuilt at any time (an_state.dirty = 1). '' stands for "none" in keys.
+-- high_water: the largest events.id folded in; dirty: rebuild on the next refresh; tz: the site's
+-- time zone that days and hours of the week are counted in
 CREATE TABLE an_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     high_water BIGINT NOT NULL,
@@ -17,7 +19,6 @@ INSERT INTO an_state (id, high_water, dirty) VALUES (1, 0, 0);
 CREATE FUNCTION an_events_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE an_state SET dirty = 1 WHERE dirty = 0; RETURN NULL; END $$;
 CREATE TRIGGER an_events_deleted AFTER DELETE ON events FOR EACH STATEMENT EXECUTE FUNCTION an_events_changed();
 CREATE TRIGGER an_events_updated AFTER UPDATE ON events FOR EACH STATEMENT EXECUTE FUNCTION an_events_changed();
--- tz: the site's time zone that days and hours of the week are counted in
 -- users as the events name them (user_key: uuid, else pk1, else the actor IRI)
 CREATE TABLE an_users (
     user_key TEXT PRIMARY KEY,
