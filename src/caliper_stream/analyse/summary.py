@@ -480,6 +480,16 @@ def refresh(store: Store, *, chunk: int = CHUNK) -> int:
             folded += len(found)
 
 
+def backlog(store: Store) -> int:
+    """How many event ids the summaries are behind (a whole rebuild when they are dirty)."""
+    state = store.query("SELECT high_water, dirty FROM an_state WHERE id = 1")
+    newest = int(store.query("SELECT max(id) FROM events")[0][0] or 0)
+    if not state:
+        return newest
+    high_water, dirty = state[0]
+    return newest if dirty else max(0, newest - int(high_water))
+
+
 def time_zone(store: Store) -> str:
     """The site's time zone the summaries count days and hours of the week in."""
     found = store.query("SELECT tz FROM an_state WHERE id = 1")

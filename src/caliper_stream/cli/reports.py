@@ -18,6 +18,9 @@ from caliper_stream.analyse import REPORTS
 from caliper_stream.cli.common import DbOpt, err_console, fail, print_table
 from caliper_stream.errors import CaliperStreamError
 
+#: say why a report takes a while when this many events wait to be folded into the summaries
+_ANNOUNCE = 100_000
+
 
 def _print(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
     if fmt == "jsonl":
@@ -90,7 +93,7 @@ def report_command(
     ] = "table",
 ) -> None:
     """Answer a question from the stored events (docs/analytics.md explains each report)."""
-    from caliper_stream.analyse.summary import set_time_zone
+    from caliper_stream.analyse.summary import backlog, set_time_zone
     from caliper_stream.store import open_store
 
     if name not in REPORTS:
@@ -124,6 +127,13 @@ def report_command(
             if tz is not None and set_time_zone(store, tz):
                 err_console.print(
                     f"site time zone is now {tz}: summaries are rebuilt",
+                    highlight=False,
+                    markup=False,
+                )
+            behind = backlog(store)
+            if behind > _ANNOUNCE:
+                err_console.print(
+                    f"bringing the analytics summaries up to date ({behind:,} events; once, then incremental)…",
                     highlight=False,
                     markup=False,
                 )
