@@ -3,7 +3,7 @@ the library in-process (the reference, measured in the same run on the same stor
 
 Builds a store with ``simulate --out`` + ``import`` (SQLite), starts ``caliper-stream serve``
 on a loopback port with a read key, then for every report of `analyse.REPORTS` (site-wide and
-for one course) and for ``/api/events``, ``/api/daily``, ``/api/heatmap``, ``/api/sources``
+for one course) and for ``/api/events`` and ``/api/daily``
 takes the median of ``--repeat`` requests, next to the median of direct calls. The ratio is what
 HTTP, JSON and the key check add; the absolute figures move with the machine (it may be shared).
 
@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from caliper_stream.analyse import REPORTS
-from caliper_stream.server.api import daily, heatmap, sources
+from caliper_stream.server.api import daily
 from caliper_stream.simulate.replay import free_port
 from caliper_stream.store import open_store
 
@@ -82,8 +82,6 @@ def main() -> None:
                                   lambda fn=fn: fn(store, course=course)))
             cases += [
                 ("/api/daily", {"limit": 10000}, lambda: daily(store)),
-                ("/api/heatmap", {"course": course}, lambda: heatmap(store, course=course)),
-                ("/api/sources", {}, lambda: sources(store)),
                 ("/api/events", {"course": course, "limit": 1000},
                  lambda: store.query("SELECT * FROM events WHERE course_number = ? ORDER BY id LIMIT 1001", [course])),
             ]

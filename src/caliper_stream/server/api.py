@@ -24,10 +24,9 @@ import re
 import secrets
 import types
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio.to_thread
 import msgspec
@@ -492,22 +491,10 @@ class ReadAPI:
         return await self._answer(request, who, "gradebook/history", used, rows, query)
 
     async def sources(self, request: Request) -> Response:
-        """Each source's newest event and last arrival; ``silent`` when nothing arrived for
-        ``silent_hours`` (a silent Learn is how lost deliveries show)."""
-        who = await self.caller(request)
-        if isinstance(who, Response):
-            return who
-        query = dict(request.query_params)
-        try:
-            if set(query) - {"silent_hours", *_CONTROL}:
-                raise BadParameter("accepted: silent_hours, format, limit, offset")
-            hours = float(query.get("silent_hours", 24))
-        except (BadParameter, ValueError) as exc:
-            return problem("bad-parameter", str(exc))
-        rows = await self._run(request, "sources", sources, self.store, hours)
-        if isinstance(rows, Response):
-            return rows
-        return await self._answer(request, who, "sources", {"silent_hours": hours}, rows, query)
+        """The ``sources`` report (each source's last event; ``silent`` past a threshold: a
+        silent Learn is how lost deliveries show) under its own short path."""
+        request.path_params["name"] = "sources"
+        return await self.report(request)
 
     async def daily(self, request: Request) -> Response:
         """Events per day (UTC date of eventTime) by source and type."""
@@ -523,21 +510,6 @@ class ReadAPI:
         if isinstance(rows, Response):
             return rows
         return await self._answer(request, who, "daily", kwargs, rows, query)
-
-    async def heatmap(self, request: Request) -> Response:
-        """Events per weekday (0 = Monday) and hour, in the time zone ``tz``."""
-        who = await self.caller(request)
-        if isinstance(who, Response):
-            return who
-        query = dict(request.query_params)
-        try:
-            kwargs = self.parse(report_params(heatmap), query)
-            rows = await self._run(request, "heatmap", heatmap, self.store, **kwargs)
-        except (BadParameter, ValueError) as exc:
-            return problem("bad-parameter", str(exc))
-        if isinstance(rows, Response):
-            return rows
-        return await self._answer(request, who, "heatmap", kwargs, rows, query)
 
     async def dead_letters(self, request: Request) -> Response:
         """Pending dead letters (id order; ``cursor`` = last id) with their first reason."""
@@ -596,7 +568,6 @@ class ReadAPI:
             Route("/api/gradebook/history", self.grade_history, methods=["GET"]),
             Route("/api/sources", self.sources, methods=["GET"]),
             Route("/api/daily", self.daily, methods=["GET"]),
-            Route("/api/heatmap", self.heatmap, methods=["GET"]),
             Route("/api/deadletters", self.dead_letters, methods=["GET"]),
             Route("/api/deadletters/{id}", self.dead_letter, methods=["GET"]),
         ]
@@ -607,14 +578,6 @@ class ReadAPI:
 
 
 # --- the questions the API answers besides the reports ------------------------------------------
-
-
-def sources(store: Store, silent_hours: float = 24.0) -> list[dict[str, Any]]:
-    """Each source with its newest eventTime and last arrival, and whether it fell silent."""
-    limit = (datetime.now(UTC) - timedelta(hours=silent_hours)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    found = store.query("SELECT source, MAX(event_time), MAX(received_at) FROM events GROUP BY source ORDER BY source")
-    return [{"source": s, "newest_event_time": t, "last_received_at": r, "silent": (r or "") < limit}
-            for s, t, r in found]
 
 
 def daily(store: Store, course: str | None = None, since: str | None = None,
@@ -628,29 +591,6 @@ def daily(store: Store, course: str | None = None, since: str | None = None,
     sql = (f"SELECT SUBSTR(event_time, 1, 10), source, type, COUNT(*) FROM events WHERE {' AND '.join(clauses)}"
            " GROUP BY SUBSTR(event_time, 1, 10), source, type ORDER BY 1, 2, 3")
     return [{"day": d, "source": s, "type": t, "events": int(n)} for d, s, t, n in store.query(sql, params)]
-
-
-def heatmap(store: Store, course: str | None = None, since: str | None = None, until: str | None = None,
-            tz: str = "UTC") -> list[dict[str, Any]]:
-    """Events per weekday (0 = Monday) and hour of eventTime in time zone `tz`."""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise BadParameter(f"unknown time zone {tz!r}") from exc
-    clauses, params = ["event_time IS NOT NULL"], []
-    for column, op, value in (("course_number", "=", course), ("event_time", ">=", since), ("event_time", "<", until)):
-        if value is not None:
-            clauses.append(f"{column} {op} ?")
-            params.append(value)
-    sql = f"SELECT SUBSTR(event_time, 1, 13), COUNT(*) FROM events WHERE {' AND '.join(clauses)} GROUP BY 1"
-    cells: dict[tuple[int, int], int] = {}
-    for hour, n in store.query(sql, params):
-        try:
-            at = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC).astimezone(zone)
-        except ValueError:
-            continue
-        cells[(at.weekday(), at.hour)] = cells.get((at.weekday(), at.hour), 0) + int(n)
-    return [{"weekday": d, "hour": h, "events": cells[(d, h)]} for d, h in sorted(cells)]
 
 
 def cell_history(store: Store, course: str, user: str, item: str, identity: bool) -> list[dict[str, Any]]:
@@ -742,12 +682,10 @@ def openapi_paths(reports: dict[str, Callable[..., Any]]) -> dict[str, Any]:
         "every grade event of one gradebook cell",
         [_query(n, string) | {"required": True} for n in ("course", "user", "item")] + [*_COMMON, offset],
     )
-    paths["/api/sources"] = _get("sources, their newest event and whether they fell silent",
-                                 [_query("silent_hours", {"type": "number", "default": 24}), *_COMMON, offset])
+    if "sources" in reports:
+        paths["/api/sources"] = paths["/api/reports/sources"]
     paths["/api/daily"] = _get("events per day by source and type",
                                [_query(n, string) for n in ("course", "since", "until")] + [*_COMMON, offset])
-    paths["/api/heatmap"] = _get("events per weekday and hour",
-                                 [_query(n, string) for n in ("course", "since", "until", "tz")] + [*_COMMON, offset])
     paths["/api/deadletters"] = _get("dead letters with their first reason",
                                      [_query("all", {"type": "boolean"}), *_COMMON, cursor])
     paths["/api/deadletters/{id}"] = {

@@ -317,7 +317,7 @@ async function coursePage() {
     if (hard.length === 0) hard = numericColumns(items, /^(started|completed|attempts)$/);
     chart("chart-difficulty", groupedBars(items.rows, x, hard.slice(0, 3)), { barmode: "group" });
   }
-  const heat = await api(`/api/heatmap${query({ course })}`);
+  const heat = (await report("activity", { course, by: "hour", limit: 10000 })) || { rows: [] };
   const days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
   const z = Array.from({ length: 7 }, () => Array(24).fill(0));
   for (const r of heat.rows) {
