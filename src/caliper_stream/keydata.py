@@ -33,12 +33,14 @@ started_at, …       the Attempt, Response or Session times: generated first, t
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from caliper_stream.model.views import EventView, Org
+from caliper_stream.problems import join, warning
 from caliper_stream.vocab import RENAMED_TYPES, TERMS, term
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ class KeyData(msgspec.Struct, omit_defaults=False):
 
 
 FIELDS: tuple[str, ...] = KeyData.__struct_fields__
+_NO_SCORES = (None, None, None, None)
 
 _SITE = re.compile(r"/sites/([^/]+)/")
 _USER = re.compile(r"/users/([^/?#]+)$")
@@ -114,15 +117,34 @@ def _str(value: Any) -> str | None:
 
 
 def _num(value: Any) -> float | None:
+    """A finite float, or None: an integer beyond float range (401 digits) or a string such as
+    ``"1e400"`` or ``"NaN"`` is no usable score (`extract` says so in a warning)."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, float):
+        return value  # msgspec refuses JSON numbers beyond float range, so this one is finite
+    if isinstance(value, int | str):
         try:
-            return float(value)
-        except ValueError:
+            found = float(value)
+        except (ValueError, OverflowError):
             return None
+        return found if math.isfinite(found) else None
+    return None
+
+
+def _unusable(values: tuple[Any, ...]) -> Any:
+    """The first number among `values` that `_num` cannot use (None when there is none)."""
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            continue
+        try:
+            found = float(value)
+        except OverflowError:
+            return value
+        except ValueError:
+            continue
+        if not math.isfinite(found):
+            return value
     return None
 
 
@@ -243,12 +265,21 @@ def extract(event: Event) -> KeyData:
 
     score = max_score = started = ended = duration = grade_action = question_type = None
     if gen is not None:
-        for value in (gen.score_given, gen.normal_score, gen.result_score, gen.total_score):
+        scores = (gen.score_given, gen.normal_score, gen.result_score, gen.total_score)
+        for value in scores:
             if value is not None:
                 score = _num(value)
                 if score is not None:
                     break
         max_score = _num(gen.max_score) or _num(gen.max_result_score)
+        given = gen.max_score
+        if (score is None and scores != _NO_SCORES) or (max_score is None and given is not None and given != 0):
+            bad = _unusable((*scores, gen.max_score, gen.max_result_score))
+            if bad is not None:
+                shown = "an integer of more than 308 digits" if isinstance(bad, int) else repr(bad[:40])
+                event._warnings.append(
+                    warning(join(event.path, "generated"), f"score not usable as a number ({shown}): left out of key data", event.index)
+                )
         started, ended, duration = gen.started_at_time, gen.ended_at_time, gen.duration
         ext = gen.extensions
         if ext is not None:
