@@ -32,7 +32,7 @@ def _tree() -> Any:
 def _commands(block: str) -> list[list[str]]:
     """Each command of a shell block, as words (comments dropped; ``&&`` splits commands)."""
     found = []
-    for line in block.splitlines():
+    for line in block.replace("\\\n", " ").splitlines():  # join continued lines
         line = line.split(" # ", 1)[0].strip()
         if line.startswith("#") or not line:
             continue
@@ -68,7 +68,7 @@ def test_shell_snippet_commands_exist(words: list[str]) -> None:
     elif program in ("python", "python3") and len(words) > 1 and words[1].endswith(".py"):
         assert (ROOT / words[1]).is_file(), words[1]
     else:
-        assert program in {"python3", "python", ".", "pip", "ruff", "mypy", "pytest", "export"}, words
+        assert program in {"python3", "python", ".", "pip", "ruff", "mypy", "pytest", "export", "curl"}, words
 
 
 PYTHON = [block for kind, block in BLOCKS if kind == "python"]
