@@ -32,7 +32,7 @@ def _tree() -> Any:
 def _commands(block: str) -> list[list[str]]:
     """Each command of a shell block, as words (comments dropped; ``&&`` splits commands)."""
     found = []
-    for line in block.replace("\\\n", " ").splitlines():  # join continued lines
+    for line in block.replace("\\\n", " ").splitlines():
         line = line.split(" # ", 1)[0].strip()
         if line.startswith("#") or not line:
             continue
@@ -84,3 +84,25 @@ def test_python_snippets_run_as_printed(block: str, tmp_path: Path) -> None:
         with sqlite3.connect(server.db_path) as db:
             stored = db.execute("SELECT COUNT(*) FROM events WHERE source = 'my-sensor'").fetchone()[0]
     assert stored >= 1
+
+
+CURL = [words for words in SHELL if words[0] == "curl"]
+
+
+def test_the_readme_shows_curl() -> None:
+    assert CURL, "the README has no curl example"
+
+
+@pytest.mark.parametrize("words", CURL, ids=lambda w: " ".join(w)[:60])
+def test_curl_snippets_run_as_printed(words: list[str], tmp_path: Path) -> None:
+    """Each curl example, with $KEY set and the port of a real ``serve``, gets a 2xx."""
+    from caliper_stream.cli.check import sample_path
+
+    (tmp_path / "payload.json").write_bytes(sample_path().read_bytes())
+    with LocalServer(tmp_path / "store.db", key_name="my-sensor", log=tmp_path / "serve.log") as server:
+        argv = [w.replace("$KEY", server.key).replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")
+                for w in words]
+        result = subprocess.run([*argv, "-o", "/dev/null", "-w", "%{http_code}"], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("2"), result.stdout
