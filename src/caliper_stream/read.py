@@ -47,10 +47,12 @@ MAX_EVENT_BYTES = 16 * 1024 * 1024
 #: How much of a piece too large to buffer (streamed input only) is kept for the dead letter.
 KEEP_HEAD_BYTES = 64 * 1024
 #: Inputs with more commas than this are split by the scanner, piece by piece: the msgspec split
-#: would first build one object per item (56 bytes for a 2-byte ``0,``).
-DENSE_PIECES = 200_000
-#: Inputs up to this size are not counted (counting costs ~1.3 ms per MB): at most 2 M items,
-#: whose split is then ~110 MB for an instant before `max_items` refuses them.
+#: would first build one object per item (56 bytes for a 2-byte ``0,``), so it is kept to inputs
+#: whose split costs at most ~56 MB for an instant (Learn's JSON has a comma every ~30 bytes:
+#: a 30 MB body of real events still takes the fast split).
+DENSE_PIECES = 1_000_000
+#: Inputs up to this size are not counted (counting costs ~1.3 ms per MB); they hold at most
+#: 2 M items, whose split is ~110 MB for an instant before `max_items` refuses them.
 DENSE_CHECK_BYTES = 4 * 1024 * 1024
 
 
@@ -127,6 +129,27 @@ def _describe(exc: BaseException) -> str:
     if text == "Integer value out of range":
         return "number too large"
     return text or type(exc).__name__
+
+
+def _run_end(items: list[msgspec.Raw], start: int) -> int:
+    """The end of the run of items from `start` that are not JSON objects."""
+    end = start + 1
+    while end < len(items) and bytes(items[end])[:1] != b"{":
+        end += 1
+    return end
+
+
+def _dense(data: bytes) -> bool:
+    """Whether `data` is large and has more than `DENSE_PIECES` commas (counted a MiB at a time,
+    stopping as soon as that many are seen, so that a bomb is told quickly and the GIL is let go)."""
+    if len(data) <= DENSE_CHECK_BYTES:
+        return False
+    found = 0
+    for at in range(0, len(data), _CHUNK):
+        found += data.count(b",", at, at + _CHUNK)
+        if found > DENSE_PIECES:
+            return True
+    return False
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], data: bytes) -> tuple[Any, str | None]:
@@ -233,7 +256,7 @@ class _Reader:
         split around it; an array item is scanned again at most once, for Open edX's arrays
         of envelopes)."""
         scan = data[:1] in (b"{", b"[") and depth < 2
-        if scan and len(data) > DENSE_CHECK_BYTES and data.count(b",") > DENSE_PIECES:
+        if scan and _dense(data):
             yield from self._split_repaired(data, line, prefix, [], depth)
             return
         top, problem = _decode(_split_any, data)
@@ -275,15 +298,21 @@ class _Reader:
         if not top:
             yield self.failure(prefix, data, "empty array: no events", line)
         self._count(len(top))
+        skip = 0
         for i, item in enumerate(top):
+            if i < skip:
+                continue
             raw = bytes(item)
-            path = join(prefix, i)
             if raw[:1] == b"{":
+                path = join(prefix, i)
                 members, _ = _decode(_split_any, raw)
                 if isinstance(members, dict):
                     yield from self._object(members, raw, line, path)
                     continue
-            yield self.failure(path, raw, "not a Caliper event: expected a JSON object", line)
+                yield self.failure(path, raw, "not a Caliper event: expected a JSON object", line)
+                continue
+            skip = _run_end(top, i)
+            yield self._junk(top, i, skip, prefix, line, None)
 
     def _object(
         self, members: dict[str, msgspec.Raw], raw: bytes, line: int | None, path: str
@@ -302,13 +331,31 @@ class _Reader:
         if not items:
             yield self.failure(data_path, raw, "envelope holds no events (empty data array)", line, envelope)
         self._count(len(items))
+        skip = 0
         for i, item in enumerate(items):
-            item_raw = bytes(item)
-            ev_path = join(data_path, i)
-            if item_raw[:1] != b"{":
-                yield self.failure(ev_path, item_raw, "not a Caliper event: expected a JSON object", line, envelope)
+            if i < skip:
                 continue
-            yield self._event(ev_path, item_raw, envelope=envelope, line=line)
+            item_raw = bytes(item)
+            if item_raw[:1] != b"{":
+                skip = _run_end(items, i)
+                yield self._junk(items, i, skip, data_path, line, envelope)
+                continue
+            yield self._event(join(data_path, i), item_raw, envelope=envelope, line=line)
+
+    def _junk(
+        self, items: list[msgspec.Raw], start: int, end: int, prefix: str, line: int | None, envelope: Envelope | None
+    ) -> RawEvent:
+        """Items ``start`` … ``end - 1`` of an array, none of them an object: one failure, so that
+        100,000 ``null`` cost one dead letter (their bytes joined by commas), not 100,000."""
+        path = join(prefix, start)
+        if end - start == 1:
+            return self.failure(path, bytes(items[start]), "not a Caliper event: expected a JSON object", line, envelope)
+        raw = b",".join([bytes(item) for item in items[start:end]])
+        message = (
+            f"not Caliper events: {end - start} items from {path} to {join(prefix, end - 1)} are not JSON objects"
+            " (kept together, joined by commas)"
+        )
+        return self.failure(path, raw, message, line, envelope)
 
     def _data(self, split: _Envelope, raw: bytes) -> Iterator[RawEvent]:
         """The events of an envelope that has exactly the spec's four properties."""
@@ -320,11 +367,15 @@ class _Reader:
         index = self.events
         source = self.source
         paths = _data_paths(len(split.data))
+        skip = 0
         for i, item in enumerate(split.data):
+            if i < skip:
+                continue
             item_raw = bytes(item)
             if item_raw[:1] != b"{":
                 self.events = index
-                yield self.failure(paths[i], item_raw, "not a Caliper event: expected a JSON object", envelope=envelope)
+                skip = _run_end(split.data, i)
+                yield self._junk(split.data, i, skip, "data", None, envelope)
                 index = self.events
                 continue
             yield RawEvent(index, paths[i], item_raw, envelope, source)
@@ -524,7 +575,9 @@ class _Scanner:
     def _token(self, tok: bytes, start: int, end: int) -> Iterator[RawEvent]:
         depth = len(self.stack)
         c = tok[:1]
-        level = self._level()
+        if depth > 2 and len(tok) > 1:
+            return  # a string inside a piece: the common case, nothing to do
+        level = depth == 0 or (depth == 1 and self.stack[0] == b"[") or (depth == 2 and self.in_data)
         if c in b"[{" and len(c) == 1:
             if level:
                 yield from self._gap(start)
@@ -650,7 +703,7 @@ def read_bytes(data: bytes, source: str | None = None, max_items: int | None = N
     if not body:
         yield reader.failure("", b"", "empty input: no JSON document")
         return
-    if body[:1] in (b"{", b"[") and len(body) > DENSE_CHECK_BYTES and body.count(b",") > DENSE_PIECES:
+    if body[:1] in (b"{", b"[") and _dense(body):
         yield from reader._split_repaired(body, None, "", [])
         return
     if body[:1] == b"{":
