@@ -41,7 +41,7 @@ import msgspec
 
 from caliper_stream.model.views import EventView, Org
 from caliper_stream.problems import join, warning
-from caliper_stream.vocab import TERMS, term
+from caliper_stream.vocab import RENAMED_TYPES, TERMS, term
 
 if TYPE_CHECKING:
     from caliper_stream.event import Event
@@ -80,6 +80,8 @@ class KeyData(msgspec.Struct, omit_defaults=False):
     started_at: str | None = None
     ended_at: str | None = None
     duration: str | None = None
+    #: the type as sent when `type` is its canonical successor (1.0's OutcomeEvent → GradeEvent)
+    original_type: str | None = None
 
 
 FIELDS: tuple[str, ...] = KeyData.__struct_fields__
@@ -316,12 +318,14 @@ def extract(event: Event) -> KeyData:
     user = _USER.search(subject_id) if subject_id else None
     env = event.envelope
     send_time, sensor = (_str(env.send_time), _str(env.sensor)) if env is not None else (None, None)
+    sent_type = event.type or None
+    canonical = RENAMED_TYPES.get(sent_type, sent_type) if sent_type else None
     # positional, in the order of KeyData's fields
     return KeyData(
         event.key,
         event.id,
         event.version,
-        event.type or None,
+        canonical,
         event.action or None,
         event.event_time,
         send_time,
@@ -348,6 +352,7 @@ def extract(event: Event) -> KeyData:
         None if started is None else _str(started),
         None if ended is None else _str(ended),
         None if duration is None else _str(duration),
+        sent_type if canonical != sent_type else None,
     )
 
 
