@@ -131,6 +131,13 @@ def _describe(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _unsound(ev: RawEvent) -> bool:
+    """A piece that looks like an object or array but does not read as JSON."""
+    if ev.raw[:1] not in (b"{", b"["):
+        return False
+    return ev.error is not None or _decode(_any, ev.text if ev.text is not None else ev.raw)[1] is not None
+
+
 def _run_end(items: list[msgspec.Raw], start: int) -> int:
     """The end of the run of items from `start` that are not JSON objects."""
     end = start + 1
@@ -401,9 +408,31 @@ class _Reader:
         scanner = _Scanner(self, prefix, line, depth + 1)
         was, self.repairing = self.repairing, True
         try:
-            yield from scanner.feed(data, final=True)
+            if self.streamed:
+                yield from scanner.feed(data, final=True)
+                return
+            found = [(scanner.last_start, ev) for ev in scanner.feed(data, final=True)]
         finally:
             self.repairing = was
+        if not scanner.broken:
+            yield from (ev for _, ev in found)
+            return
+        # Brackets or quotes that do not balance (a string cut off before the next event) make
+        # every boundary after the first bad piece a guess: the pieces before it are sound, the
+        # rest of the input is kept as ONE failure rather than as fragments of events.
+        bad = next((k for k, (_, ev) in enumerate(found) if _unsound(ev)), None)
+        yield from (ev for _, ev in found[:bad])
+        if bad is None:
+            return
+        start, ev = found[bad]
+        self.events = ev.index
+        why = ev.error.message if ev.error is not None else "not readable as JSON"
+        yield self.failure(
+            ev.path, data[start:],
+            f"{why}; the brackets or quotes of the input do not balance from here on, so all of its"
+            f" last {len(data) - start} bytes are kept as one piece",
+            line, ev.envelope,
+        )
 
     def _piece(self, raw: bytes, line: int | None, path: str) -> Iterator[RawEvent]:
         """A top-level object that the scanner found to be a bare event."""
@@ -452,6 +481,10 @@ class _Scanner:
         self.header: dict[str, Any] = {}
         self.envelope: Envelope | None = None
         self.count = 0  # pieces in the current container
+        #: stream offset where the piece (or junk) last yielded starts
+        self.last_start = 0
+        #: brackets that do not match or balance, or input ending inside a value
+        self.broken = False
         #: stream offset after the last separator at a piece level (top level, array items,
         #: envelope data): bytes from here to the next piece are not part of any piece
         self.gap: int | None = 0
@@ -489,6 +522,8 @@ class _Scanner:
             yield from self._gap(self.base + len(self.buf))
         self._trim()
         if final and (self.stack or self.in_string):
+            self.broken = True
+            self.last_start = self.piece if self.piece is not None else self.base
             start = (self.piece - self.base) if self.piece is not None else 0
             yield self.reader.failure(
                 self.piece_path if self.piece is not None else self._doc_prefix(),
@@ -537,7 +572,7 @@ class _Scanner:
         assert self.piece is not None
         start = self.piece - self.base
         raw = self.buf[start : end - self.base]
-        self.piece = None
+        self.last_start, self.piece = self.piece, None
         return (raw[:KEEP_HEAD_BYTES], True) if self.oversized else (raw, False)
 
     def _level(self) -> bool:
@@ -559,7 +594,7 @@ class _Scanner:
         if self.gap is None:
             return
         junk = self.buf[max(0, self.gap - self.base) : end - self.base].strip(_WS) + extra
-        self.gap = None
+        self.last_start, self.gap = self.gap, None
         if not junk.replace(_NBSP, b"").strip(_WS):  # Learn indents with U+00A0 too
             return
         path = self._gap_path()
@@ -577,6 +612,7 @@ class _Scanner:
         c = tok[:1]
         if depth > 2 and len(tok) > 1:
             return  # a string inside a piece: the common case, nothing to do
+        self.last_start = start
         level = depth == 0 or (depth == 1 and self.stack[0] == b"[") or (depth == 2 and self.in_data)
         if c in b"[{" and len(c) == 1:
             if level:
@@ -605,12 +641,14 @@ class _Scanner:
         if c in b"]}" and len(c) == 1:
             if not self.stack:
                 yield from self._gap(start)
+                self.broken, self.last_start = True, start
                 yield self.reader.failure(self._doc_prefix(), tok, "not JSON: unbalanced bracket", self.line)
                 self.gap = end
                 return
             if level and depth > 0:
                 yield from self._gap(start)
-            self.stack.pop()
+            if (self.stack.pop() == b"{") != (c == b"}"):
+                self.broken = True
             depth = len(self.stack)
             if self.piece is not None and (
                 depth == 0 or (depth == 1 and self.stack[0] == b"[") or (depth == 2 and self.in_data)
