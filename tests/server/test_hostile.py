@@ -234,14 +234,18 @@ def reference_seconds(site: Site) -> float:
 
 
 @pytest.mark.parametrize(
-    ("name", "make", "status"),
+    ("name", "make", "status", "budget"),
     [
-        ("100,000 nulls", lambda: b"[" + b",".join([b"null"] * 100_000) + b"]", 400),
-        ("10,000 empty objects", lambda: body_of([b"{}"] * 10_000), 200),
-        ("10,000 tiny valid events", lambda: body_of([tiny_event(i) for i in range(10_000)]), 200),
+        # (budget: times a normal 100-event batch; the issue saw 47-400, 100 and 120)
+        ("100,000 nulls", lambda: b"[" + b",".join([b"null"] * 100_000) + b"]", 400, 25),
+        ("10,000 empty objects", lambda: body_of([b"{}"] * 10_000), 200, 25),
+        # 10,000 rows to commit: a hundred normal batches' worth of events
+        ("10,000 tiny valid events", lambda: body_of([tiny_event(i) for i in range(10_000)]), 200, 80),
     ],
 )
-def test_many_tiny_items_answer_fast_without_blocking_health(site: Site, name: str, make: object, status: int) -> None:
+def test_many_tiny_items_answer_fast_without_blocking_health(
+    site: Site, name: str, make: object, status: int, budget: int
+) -> None:
     body = make()  # type: ignore[operator]
     reference = reference_seconds(site)
     latencies: list[float] = []
@@ -265,8 +269,7 @@ def test_many_tiny_items_answer_fast_without_blocking_health(site: Site, name: s
         done.set()
         prober.join()
     assert r.status_code == status, r.text
-    # before: 100,000 nulls took 47-400 times a normal batch; linear and small now
-    assert took < 25 * reference, f"{name} took {took:.2f} s, a normal batch {reference:.3f} s"
+    assert took < budget * reference, f"{name} took {took:.2f} s, a normal batch {reference:.3f} s"
     assert latencies
     # parsed on the event loop, /healthz waited as long as the whole parse
     assert max(latencies) < max(0.25, took / 4), f"/healthz waited {max(latencies):.2f} s of {took:.2f} s"
