@@ -125,6 +125,12 @@ class Site:
         h.update(headers or {})
         return self.client.post("/caliper", content=body, headers=h)
 
+    def metrics(self) -> str:
+        """The ``/metrics`` text (it needs a key unless the server runs with --public-metrics)."""
+        r = self.client.get("/metrics", headers={"Authorization": self.key})
+        assert r.status_code == 200, r.text
+        return r.text
+
     def count(self, where: str = "1 = 1", params: tuple[object, ...] = ()) -> int:
         return int(self.store.query(f"SELECT count(*) FROM events WHERE {where}", params)[0][0])
 

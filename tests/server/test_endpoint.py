@@ -238,7 +238,8 @@ def test_health_readiness_openapi_and_metrics(site: Site) -> None:
     assert spec["openapi"].startswith("3.")
     assert {"post", "get"} <= set(spec["paths"]["/caliper"])
     site.post(envelope(learn_events(1, offset=0)))
-    text = site.client.get("/metrics").text
+    assert site.client.get("/metrics").status_code == 401  # a key is needed by default
+    text = site.metrics()
     assert f'caliper_events_total{{outcome="accepted",source="{site.name}",type=' in text
     assert 'caliper_http_requests_total{method="POST",status="200"}' in text
     assert 'caliper_http_requests_total{method="POST",status="401"}' in text
