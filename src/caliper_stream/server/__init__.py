@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from caliper_stream.server import docs
 from caliper_stream.server.access import AccessLog
 from caliper_stream.server.auth import KeyRing
 from caliper_stream.server.health import Health, WriterState
@@ -45,7 +46,11 @@ __all__ = ["SETTINGS_ENV", "Settings", "app_from_env", "create_app", "store_opti
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return problem("method-not-allowed", f"{request.method} is not allowed on {request.url.path}")
+        response = problem("method-not-allowed", f"{request.method} is not allowed on {request.url.path}")
+        allow = (exc.headers or {}).get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+        return response
     return problem("not-found", f"no route {request.url.path}")
 
 
@@ -88,13 +93,16 @@ def create_app(settings: Settings, store: Store, *, close_store: bool = False) -
             if close_store:
                 store.close()
 
+    async def caliper(request: Request) -> Response:  # one route, so that 405 names both methods
+        return await (endpoint.post if request.method == "POST" else endpoint.config)(request)
+
     routes = [
-        Route(settings.path, endpoint.post, methods=["POST"]),
-        Route(settings.path, endpoint.config, methods=["GET"]),
+        Route(settings.path, caliper, methods=["GET", "POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_route, methods=["GET"]),
         Route("/openapi.json", health.openapi_route, methods=["GET"]),
+        *docs.routes(),
     ]
     app = Starlette(
         routes=routes,

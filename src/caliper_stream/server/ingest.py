@@ -50,6 +50,11 @@ INLINE_BYTES = 1024 * 1024
 #: How many rejection reasons a summary lists.
 SUMMARY_PROBLEMS = 20
 
+DUPLICATE_NOTE = (
+    "duplicates are events already stored (same event, whichever API key sent it); they stay"
+    " under the source that sent them first"
+)
+
 _encode = msgspec.json.Encoder().encode
 
 
@@ -210,4 +215,6 @@ def _summary(result: WriteResult, batch: Batch) -> dict[str, Any]:
     }
     if reasons:
         out["problems"] = reasons[:SUMMARY_PROBLEMS]
+    if result.duplicates:
+        out["note"] = DUPLICATE_NOTE
     return out
