@@ -114,9 +114,15 @@ class WriterProcess:
         return len(self._waiting)
 
     async def start(self) -> None:
-        """Start the child (or replace one that died); returns once it can write."""
-        if self.running:
-            return
+        """Start the child (or replace one that died); returns once it can write. Concurrent
+        callers (a request and ``/readyz``) share one start."""
+        if self._restart_lock is None:
+            self._restart_lock = asyncio.Lock()
+        async with self._restart_lock:
+            if not self.running:
+                await self._start()
+
+    async def _start(self) -> None:
         await self._close()
         self._stopped = False
         ours, theirs = socket.socketpair()
@@ -206,10 +212,7 @@ class WriterProcess:
         """Replace a writer process that died (killed, out of memory) before the next write."""
         if self._stopped:
             raise StoreUnavailable("the writer process is stopped")
-        if self._restart_lock is None:
-            self._restart_lock = asyncio.Lock()
-        async with self._restart_lock:
-            await self.start()
+        await self.start()
 
     async def stop(self) -> None:
         """Close the channel: the child commits what it received, then exits."""
