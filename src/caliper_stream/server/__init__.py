@@ -30,7 +30,7 @@ from caliper_stream.server.health import Health, WriterState
 from caliper_stream.server.ingest import IngestEndpoint
 from caliper_stream.server.metrics import Metrics
 from caliper_stream.server.openapi import describe
-from caliper_stream.server.overload import Overload
+from caliper_stream.server.overload import Overload, RequestGate
 from caliper_stream.server.problems import problem
 from caliper_stream.server.settings import SETTINGS_ENV, Settings
 from caliper_stream.server.storage import BatchWriter, WriterProcess
@@ -106,7 +106,13 @@ def create_app(settings: Settings, store: Store, *, close_store: bool = False) -
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AccessLog, metrics=metrics)],
+        middleware=[
+            Middleware(AccessLog, metrics=metrics),
+            Middleware(
+                RequestGate, path=settings.path, budget=settings.latency_budget,
+                retry_after=settings.retry_after, enabled=settings.overload_events is None,
+            ),
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
         lifespan=lifespan,
     )

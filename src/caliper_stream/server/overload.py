@@ -12,6 +12,12 @@ refusing the first requests. An explicit ``--overload-events`` replaces the deri
 
 from __future__ import annotations
 
+import time
+from collections import deque
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from caliper_stream.server.problems import problem
 from caliper_stream.store.writer import CommitInfo
 
 #: Rows per second assumed before any commit is measured (a modest disk with SQLite).
@@ -49,3 +55,66 @@ class Overload:
         if self.fixed is not None:
             return self.fixed
         return max(FLOOR, int(self.rate * self.budget))
+
+
+#: Requests always let in at once, whatever the measured rate (a cold start measures nothing).
+FLOOR_REQUESTS = 4
+#: Seconds of completions the request rate is measured over.
+RATE_WINDOW = 5.0
+
+
+class RequestGate:
+    """ASGI middleware: 429 for a POST to `path` when the requests already in progress would
+    take longer than the latency budget to finish at the measured completion rate (Little's
+    law: waiting time ≈ requests in progress / completions per second).
+
+    This bounds what the event threshold cannot see: requests still being read or parsed
+    (under load the CPU, not the disk, is the bottleneck). The refusal costs no body read and
+    no parse, so an overloaded server sheds load cheaply."""
+
+    def __init__(self, app: ASGIApp, path: str, budget: float, retry_after: int, *, enabled: bool = True) -> None:
+        self.app = app
+        self.path = path
+        self.budget = budget
+        self.retry_after = retry_after
+        self.enabled = enabled
+        self.inflight = 0
+        self._done: deque[float] = deque()
+        self._busy_since: float | None = None
+
+    def rate(self, now: float) -> float:
+        """Completions per second over the busy part of the last `RATE_WINDOW` seconds."""
+        while self._done and self._done[0] < now - RATE_WINDOW:
+            self._done.popleft()
+        if not self._done:
+            return 0.0
+        span = RATE_WINDOW if self._busy_since is None else min(RATE_WINDOW, now - self._busy_since)
+        return len(self._done) / max(span, 0.5)
+
+    def admits(self) -> bool:
+        if not self.enabled or self.inflight < FLOOR_REQUESTS:
+            return True
+        return self.inflight < self.rate(time.monotonic()) * self.budget
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        if not self.admits():
+            response = problem(
+                "overloaded",
+                f"{self.inflight} requests are in progress, more than this server finishes within "
+                f"{self.budget:g} s; retry later",
+                retry_after=self.retry_after,
+            )
+            await response(scope, receive, send)
+            return
+        now = time.monotonic()
+        if self._busy_since is None or (self.inflight == 0 and self.rate(now) == 0.0):
+            self._busy_since = now  # a busy period starts: measure the rate from here
+        self.inflight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.inflight -= 1
+            self._done.append(time.monotonic())
