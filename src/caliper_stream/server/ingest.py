@@ -194,7 +194,7 @@ class IngestEndpoint:
         self.metrics.write_wait.observe(time.perf_counter() - started)
         self.metrics.request_events.observe(size)
         self.metrics.outcome(source, parsed.row_types, parsed.rejected_types, result.accepted)
-        log.update(accepted=result.accepted, duplicates=result.duplicates, rejected=len(batch.dead_letters))
+        log.update(accepted=result.accepted, duplicates=result.duplicates, rejected=result.dead_letters)
         if parsed.refusal is not None:
             return problem(parsed.refusal, parsed.detail + " (kept as a dead letter)")
         if wants_summary(request):
@@ -211,7 +211,7 @@ def _summary(result: WriteResult, batch: Batch) -> dict[str, Any]:
     out: dict[str, Any] = {
         "accepted": result.accepted,
         "duplicates": result.duplicates,
-        "rejected": len(batch.dead_letters),
+        "rejected": result.dead_letters,  # events the database refused included
     }
     if reasons:
         out["problems"] = reasons[:SUMMARY_PROBLEMS]

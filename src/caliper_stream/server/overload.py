@@ -58,7 +58,7 @@ class Overload:
 
 
 #: Requests always let in at once, whatever the measured rate (a cold start measures nothing).
-FLOOR_REQUESTS = 4
+FLOOR_REQUESTS = 8
 #: Seconds of completions the request rate is measured over.
 RATE_WINDOW = 5.0
 
@@ -94,7 +94,8 @@ class RequestGate:
     def admits(self) -> bool:
         if not self.enabled or self.inflight < FLOOR_REQUESTS:
             return True
-        return self.inflight < self.rate(time.monotonic()) * self.budget
+        rate = self.rate(time.monotonic())
+        return rate == 0.0 or self.inflight < rate * self.budget  # nothing measured yet: let in
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
