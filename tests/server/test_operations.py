@@ -274,6 +274,7 @@ def test_openapi_describes_what_the_server_answers(site: Site) -> None:
     assert {"$ref": "#/components/schemas/Envelope"} in body["oneOf"]
     envelope_schema = spec["components"]["schemas"]["Envelope"]
     assert set(envelope_schema["required"]) == {"sensor", "sendTime", "dataVersion", "data"}
+    assert "content" not in post["responses"]["200"]  # an empty body, as answered
     for status in ("400", "401", "405", "408", "413", "415", "422", "429", "503"):
         assert "application/problem+json" in post["responses"][status]["content"], status
     assert "Retry-After" in post["responses"]["503"]["headers"]

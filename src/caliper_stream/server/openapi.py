@@ -146,12 +146,15 @@ def _post(settings: Settings) -> dict[str, Any]:
         },
         "responses": {
             "200": {
-                "description": "every event stored (duplicates included). The body is empty (no "
-                "Content-Type) unless a summary was asked for; then it is the Summary.",
+                # no `content`: by default the body is empty, with no Content-Type. A summary
+                # asked for is a `Summary` as application/json (OpenAPI cannot make a response's
+                # content depend on a request header, so it is named here and in components).
+                "description": "every event stored (duplicates included); empty body. With "
+                "`Prefer: return=representation` or `?summary=1` the body is a Summary "
+                "(#/components/schemas/Summary) as application/json.",
                 "headers": {
                     "Preference-Applied": {"schema": {"type": "string"}, "description": "with a summary"}
                 },
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Summary"}}},
             },
             "400": problem_response("not-caliper", "not a Caliper payload, or incomplete (kept whole as a dead letter)"),
             "408": problem_response("timeout", "headers or body not received in time; nothing stored"),
