@@ -23,14 +23,12 @@ FUZZ_EXAMPLES = 25
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    if request.param == "sqlite":
-        db = f"sqlite:///{tmp / 'events.db'}"
-    else:
-        schemas = pg_schema_url()
-        db = next(schemas)
-        request.addfinalizer(schemas.close)
     # --auth-failures 0: the fuzzer's wrong keys must not throttle the right one
-    yield from start_site(db, tmp, "--auth-failures", "0")
+    if request.param == "sqlite":
+        yield from start_site(f"sqlite:///{tmp / 'events.db'}", tmp, "--auth-failures", "0")
+        return
+    for db in pg_schema_url():
+        yield from start_site(db, tmp, "--auth-failures", "0")
 
 
 def test_no_server_error_whatever_is_sent(fuzzed: Site) -> None:
