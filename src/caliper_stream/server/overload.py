@@ -59,6 +59,9 @@ class Overload:
 
 #: Requests always let in at once, whatever the measured rate (a cold start measures nothing).
 FLOOR_REQUESTS = 8
+#: Share of the budget the *mean* wait may take: waits vary (the slowest requests of a burst
+#: wait several times the mean), so the mean is kept well inside the budget.
+MEAN_SHARE = 0.5
 #: Seconds of completions the request rate is measured over.
 RATE_WINDOW = 5.0
 
@@ -95,7 +98,8 @@ class RequestGate:
         if not self.enabled or self.inflight < FLOOR_REQUESTS:
             return True
         rate = self.rate(time.monotonic())
-        return rate == 0.0 or self.inflight < rate * self.budget  # nothing measured yet: let in
+        # nothing measured yet (a cold burst): only the floor gets in until the first finish
+        return self.inflight < rate * self.budget * MEAN_SHARE
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
