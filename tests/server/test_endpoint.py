@@ -149,12 +149,11 @@ def test_caliper_1_0_envelope_without_data_version_is_accepted(site: Site) -> No
 
 @pytest.mark.parametrize("ctype", ["text/plain", "application/xml", "multipart/form-data; boundary=x"])
 def test_non_json_content_type_is_415(site: Site, ctype: str) -> None:
-    events = learn_events(1)
-    body = envelope(events)
+    # a body that does not read as Caliper (one that does is stored with a warning: test_hostile)
+    body = b"<events><event id='x'/></events>"
     r = site.post(body, headers={"Content-Type": ctype})
     assert r.status_code == 415
     assert r.headers["content-type"] == PROBLEM
-    assert site.count_ids(ids(events)) == 0
     # nothing an authenticated source sends is lost: the body waits as a dead letter
     (letter,) = dead_letters_with(site, body)
     assert any("is not JSON" in p.message for p in letter.reasons)  # type: ignore[attr-defined]
