@@ -108,6 +108,7 @@ class SQLiteStore(SQLStore):
         self.read_only = False
         self._reader_uri = path
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
         try:
             self._conn = self._connect(write=True)
             self._probe(self._conn)
@@ -172,6 +173,8 @@ class SQLiteStore(SQLStore):
                     conn.execute("ROLLBACK")
 
     def _writer(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailable(f"SQLite: the store {self.path} is closed")
         if self._conn is None:
             self._conn = self._connect(write=True)
             if self.read_only:
@@ -283,6 +286,7 @@ class SQLiteStore(SQLStore):
             conn.close()
 
     def close(self) -> None:
+        self._closed = True
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
