@@ -179,4 +179,13 @@ class Store(Protocol):
         """Raise StoreUnavailable unless the database answers (for health checks)."""
         ...
 
+    def probe_write(self) -> None:
+        """Raise StoreUnavailable unless a write could start now (nothing is written); also
+        re-opens a write connection that a failure left unusable."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Return space the write-ahead log took during bursts (SQLite; a no-op elsewhere)."""
+        ...
+
     def close(self) -> None: ...

@@ -60,9 +60,45 @@ def translate(sql: str, dialect: str) -> str:
     return _TOKENS.sub(sub, sql)
 
 
+#: Indexed key-data columns hold at most this many characters: a longer value is stored as its
+#: first `INDEXED_CHARS` characters and "…" (the whole value stays in ``raw``). PostgreSQL's
+#: B-tree entries are limited to 2,704 bytes; two such columns of 4-byte characters plus a time
+#: stay under it, so any event is storable (migration 0003 bounds rows stored before).
+INDEXED_CHARS = 256
+INDEXED_COLUMNS = frozenset({"type", "action", "course_number", "user_uuid", "source"})
+#: What a NUL character in key data becomes: PostgreSQL text cannot hold U+0000, so both
+#: backends store U+FFFD instead (the exact bytes stay in ``raw``).
+NUL_REPLACEMENT = "\ufffd"
+_INDEXED_POSITIONS = tuple(i for i, c in enumerate(EVENT_COLUMNS) if c in INDEXED_COLUMNS)
+_TEXT_POSITIONS = tuple(i for i, c in enumerate(EVENT_COLUMNS) if c not in ("raw", "score", "max_score"))
+
+
+def bounded(value: str) -> str:
+    """An indexed column's value: itself, or its first `INDEXED_CHARS` characters and "…"."""
+    return value if len(value) <= INDEXED_CHARS else value[:INDEXED_CHARS] + "…"
+
+
 def event_values(row: Row) -> tuple[Any, ...]:
-    """A row as the values of `EVENT_COLUMNS`."""
-    return (row.event_key, row.raw, *astuple(row.keydata)[1:], row.source, row.received_at)
+    """A row as the values of `EVENT_COLUMNS`, storable on every backend: NUL replaced and
+    indexed values bounded (a check of the raw bytes skips the NUL pass for nearly every row)."""
+    values = (row.event_key, row.raw, *astuple(row.keydata)[1:], row.source, row.received_at)
+    raw = row.raw
+    nul = b"\x00" in raw or b"\\u0000" in raw
+    if not nul and not any(
+        isinstance(values[i], str) and len(values[i]) > INDEXED_CHARS for i in _INDEXED_POSITIONS
+    ):
+        return values
+    out = list(values)
+    if nul:
+        for i in _TEXT_POSITIONS:
+            v = out[i]
+            if isinstance(v, str) and "\x00" in v:
+                out[i] = v.replace("\x00", NUL_REPLACEMENT)
+    for i in _INDEXED_POSITIONS:
+        v = out[i]
+        if isinstance(v, str):
+            out[i] = bounded(v)
+    return tuple(out)
 
 
 def dead_letter_digest(dl: DeadLetter) -> str:
@@ -299,6 +335,12 @@ class SQLStore(ABC):
 
     def ping(self) -> None:
         self.query("SELECT 1")
+
+    def probe_write(self) -> None:
+        self.ping()
+
+    def checkpoint(self) -> None:
+        return None
 
     def __enter__(self) -> SQLStore:
         return self

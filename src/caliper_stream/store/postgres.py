@@ -53,6 +53,17 @@ _cursor_names = count()
 
 
 def _error(exc: psycopg.Error, what: str) -> StoreError:
+    # a value the database cannot hold (class 22, or 54 such as an over-long index entry) is
+    # the data's fault: retrying cannot help, isolating it can (see store/writer.py)
+    if isinstance(exc, psycopg.errors.DataError | psycopg.errors.ProgramLimitExceeded):
+        return StoreError(f"PostgreSQL {what}: {str(exc).strip()}")
+    if isinstance(exc, psycopg.errors.InvalidSchemaName) or "no schema has been selected" in str(exc):
+        return StoreUnavailable(
+            f"PostgreSQL {what}: the schema named in the URL's search_path does not exist; create it"
+            " (CREATE SCHEMA name) or fix the URL's options=-c search_path=…"
+        )
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return StoreUnavailable(f"PostgreSQL {what}: the database is read-only ({str(exc).strip()})")
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return StoreUnavailable(f"PostgreSQL {what}: {str(exc).strip()}")
     return StoreError(f"PostgreSQL {what}: {str(exc).strip()}")
@@ -129,6 +140,17 @@ class PostgresStore(SQLStore):
                 copy.write_row(event_values(r))
         cur.execute(_MOVE)
         return {k for (k,) in cur.fetchall()}
+
+    def probe_write(self) -> None:
+        with self._write_lock:
+            try:
+                conn = self._writer()
+                row = conn.execute("SHOW transaction_read_only").fetchone()
+            except psycopg.Error as exc:
+                self._conn = None
+                raise _error(exc, "cannot write") from exc
+            if row is not None and row[0] == "on":
+                raise StoreUnavailable("PostgreSQL: the database is read-only (transaction_read_only is on)")
 
     def _reader(self) -> psycopg.Connection[tuple[Any, ...]]:
         conn: psycopg.Connection[tuple[Any, ...]] | None = getattr(self._local, "conn", None)
