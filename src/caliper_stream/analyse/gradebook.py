@@ -49,6 +49,7 @@ from typing import Any
 import msgspec
 
 from caliper_stream.analyse.names import Names, load_names
+from caliper_stream.errors import StoreError
 from caliper_stream.store.base import Store
 
 OVERRIDE, CLEAR, DELETE, FEEDBACK, SUBMIT, GRADE = "override", "clear", "delete", "feedback", "submit", "grade"
@@ -105,6 +106,8 @@ class Override(msgspec.Struct):
 
 
 class Cell(msgspec.Struct):
+    """One gradebook cell; ``attempts`` and ``history`` are None unless asked for (``detail``)."""
+
     course_number: str | None
     user_uuid: str | None
     user_pk: str | None
@@ -113,19 +116,25 @@ class Cell(msgspec.Struct):
     score: float | None
     source: str | None
     max_score: float | None
-    percent: float | None
     status: str | None
-    attempts: list[Attempt]
-    override: Override | None
-    history: list[Change]
+    attempt_count: int
+    deleted_count: int
+    #: ``active``, ``cleared`` or None
+    override_state: str | None
+    changed_at: str | None
+    events: int
+    #: the ``bb:action.name`` that set the score (else of the latest change)
+    grade_action: str | None
+    attempts: list[Attempt] | None = None
+    override: Override | None = None
+    history: list[Change] | None = None
+    user_key: str | None = None
 
     @property
-    def user_key(self) -> str | None:
-        return self.user_uuid or self.user_pk
-
-    @property
-    def changed_at(self) -> str | None:
-        return max((c.event_time or "" for c in self.history), default=None) or None
+    def percent(self) -> float | None:
+        if self.score is None or not self.max_score:
+            return None
+        return round(100 * self.score / self.max_score, 2)
 
 
 def _attempt_order(a: Attempt) -> tuple[str, int, str]:
@@ -135,12 +144,20 @@ def _attempt_order(a: Attempt) -> tuple[str, int, str]:
     return (a.started_at or "", number, pk)
 
 
-def fold(history: Iterable[Change], started: dict[str | None, str | None] | None = None) -> tuple[
-    float | None, str | None, str | None, list[Attempt], Override | None
-]:
-    """Score, source, status, attempts and override of one cell from its changes, in any order.
+class Folded(msgspec.Struct):
+    """What `fold` decides for one cell; ``action`` is the ``bb:action.name`` that set the score."""
 
-    ``started`` maps an attempt pk to its start time."""
+    score: float | None
+    source: str | None
+    status: str | None
+    attempts: list[Attempt]
+    override: Override | None
+    action: str | None
+
+
+def fold(history: Iterable[Change], started: dict[str | None, str | None] | None = None) -> Folded:
+    """Score, source, status, attempts and override of one cell from its changes, in any order
+    (the rules of the module docstring). ``started`` maps an attempt pk to its start time."""
     started = started or {}
     latest_override: Change | None = None
     scored: dict[str | None, Change] = {}
@@ -182,21 +199,117 @@ def fold(history: Iterable[Change], started: dict[str | None, str | None] | None
         active = latest_override.kind == OVERRIDE
         override = Override(latest_override.score if active else None, latest_override.event_time, latest_override.who, active)
         if active:
-            return latest_override.score, "override", OVERRIDDEN, attempts, override
+            return Folded(latest_override.score, "override", OVERRIDDEN, attempts, override, latest_override.action)
     for a in reversed(attempts):
         if a.status == GRADED:
-            return a.score, "attempt", GRADED, attempts, override
+            return Folded(a.score, "attempt", GRADED, attempts, override, scored[a.attempt_pk].action)
     if any(a.status in (NEEDS_GRADING, SUBMITTED) for a in attempts):
-        return None, None, NEEDS_GRADING, attempts, override
-    if attempts:
-        return None, None, DELETED, attempts, override
-    return None, None, None, attempts, override
+        return Folded(None, None, NEEDS_GRADING, attempts, override, None)
+    return Folded(None, None, DELETED if attempts else None, attempts, override, None)
 
 
 _SELECT = """
     SELECT course_number, gradable_item_pk, user_uuid, user_pk, user_external_id, actor_id, attempt_pk,
            started_at, event_time, grade_action, score, max_score, received_at
-    FROM events WHERE {where}
+    FROM events WHERE type IN ('GradeEvent', 'OutcomeEvent') AND gradable_item_pk IS NOT NULL
+"""
+_KINDS: dict[str | None, str] = {}
+
+
+def _filters(course: str | None, user: str | None, item: str | None, *, events: bool) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if course is not None:
+        clauses.append("course_number = ?")
+        params.append(course if events or course else "")
+    if item is not None:
+        clauses.append("gradable_item_pk = ?" if events else "item_pk = ?")
+        params.append(item)
+    if user is not None:
+        clauses.append("(user_uuid = ? OR user_pk = ? OR user_external_id = ?)")
+        params += [user, user, user]
+    return clauses, params
+
+
+def compute(
+    store: Store, *, course: str | None = None, user: str | None = None, item: str | None = None,
+    until: str | None = None, null_course: bool = False,
+) -> list[Cell]:
+    """Fold cells straight from the grade events, with attempts and history (``until``: only
+    events up to that eventTime; ``null_course``: the grade events without a course)."""
+    clauses, params = _filters(course, user, item, events=True)
+    if null_course:
+        clauses.append("course_number IS NULL")
+    if until is not None:
+        clauses.append("event_time <= ?")
+        params.append(until)
+    sql = _SELECT + "".join(" AND " + c for c in clauses)
+    groups: dict[tuple[Any, Any, Any], list[tuple[Any, ...]]] = defaultdict(list)
+    item_max: dict[Any, tuple[str, float]] = {}
+    for r in store.query(sql, params):
+        groups[(r[0], r[2] or r[3] or r[5], r[1])].append(r)
+        if r[11] is not None and r[11] > 0:
+            known = item_max.get(r[1])
+            at = r[8] or ""
+            if known is None or (at, r[11]) > known:
+                item_max[r[1]] = (at, float(r[11]))
+    out = []
+    for (course_number, user_key, item_pk), rs in groups.items():
+        history = []
+        started: dict[str | None, str | None] = {}
+        for r in rs:
+            kind = _KINDS.get(r[9])
+            if kind is None:
+                kind = _KINDS[r[9]] = change_kind(r[9])
+            history.append(Change(r[8], r[9], kind, r[6], r[10], r[5], r[12]))
+            if r[7] is not None and (started.get(r[6]) is None or r[7] < (started[r[6]] or "")):
+                started[r[6]] = r[7]
+        f = fold(history, started)
+        history.sort(key=Change.order)
+        found = item_max.get(item_pk)
+        out.append(Cell(
+            course_number, next((r[2] for r in rs if r[2]), None), next((r[3] for r in rs if r[3]), None),
+            next((r[4] for r in rs if r[4]), None), item_pk, f.score, f.source, found[1] if found else None, f.status,
+            sum(a.status != "deleted" for a in f.attempts), sum(a.status == "deleted" for a in f.attempts),
+            None if f.override is None else "active" if f.override.active else "cleared",
+            history[-1].event_time if history else None, len(history), f.action or history[-1].action,
+            f.attempts, f.override, history, user_key,
+        ))
+    return out
+
+
+def refresh(store: Store) -> int:
+    """Bring ``gb_cells`` up to date: recompute every course with grade events above the
+    high-water mark (every course when events were deleted or rewritten since the last build).
+    Returns the number of courses recomputed (0 when nothing is new: one indexed query)."""
+    high_water, generation, built = store.query("SELECT high_water, generation, built_generation FROM gb_state WHERE id = 1")[0]
+    top = int(store.query("SELECT max(id) FROM events")[0][0] or 0)
+    if top == high_water and generation == built:
+        return 0
+    top = store.events_high_water()
+    grade_filter = "type IN ('GradeEvent', 'OutcomeEvent') AND gradable_item_pk IS NOT NULL"
+    if generation != built:
+        found = store.query(f"SELECT DISTINCT course_number FROM events WHERE {grade_filter} AND id <= ?", [top])
+        found += store.query("SELECT DISTINCT course_number FROM gb_cells")
+    else:
+        found = store.query(f"SELECT DISTINCT course_number FROM events WHERE {grade_filter} AND id > ? AND id <= ?", [high_water, top])
+    courses = sorted({c or "" for (c,) in found})
+    rows: list[tuple[Any, ...]] = []
+    for number in courses:
+        for c in compute(store, course=number or None, null_course=not number):
+            rows.append((
+                number, c.user_key or "", c.item_pk, c.user_uuid, c.user_pk, c.user_external_id, c.score, c.source,
+                c.max_score, c.status, c.attempt_count, c.deleted_count, c.override_state, c.changed_at, c.events,
+                c.grade_action,
+            ))
+    store.put_gradebook(courses, rows, top, generation)
+    return len(courses)
+
+
+_CELLS = """
+    SELECT course_number, user_uuid, user_pk, user_external_id, item_pk, score, source, max_score, status,
+           attempts, deleted_attempts, override, changed_at, grade_events, grade_action, user_key
+    FROM gb_cells
 """
 
 
@@ -209,52 +322,37 @@ def cells(
     since: str | None = None,
     until: str | None = None,
     names: Names | None = None,
+    detail: bool = False,
 ) -> list[Cell]:
-    """Every cell of the gradebook (filters: see the module docstring), in course, user, item order."""
-    clauses = ["type IN ('GradeEvent', 'OutcomeEvent')", "gradable_item_pk IS NOT NULL"]
-    params: list[Any] = []
-    if course is not None:
-        clauses.append("course_number = ?")
-        params.append(course)
-    if item is not None:
-        clauses.append("gradable_item_pk = ?")
-        params.append(item)
-    if user is not None:
-        clauses.append("(user_uuid = ? OR user_pk = ? OR user_external_id = ?)")
-        params += [user, user, user]
-    if until is not None:
-        clauses.append("event_time <= ?")
-        params.append(until)
-    groups: dict[tuple[Any, Any, Any], list[tuple[Any, ...]]] = defaultdict(list)
-    item_max: dict[Any, tuple[str, float]] = {}
-    for r in store.stream(_SELECT.format(where=" AND ".join(clauses)), params):
-        groups[(r[0], r[2] or r[3] or r[5], r[1])].append(r)
-        if r[11] is not None and r[11] > 0:
-            known = item_max.get(r[1])
-            at = r[8] or ""
-            if known is None or (at, r[11]) > known:
-                item_max[r[1]] = (at, float(r[11]))
-    loaded = names.items if names is not None else {}
-    out = []
-    for (course_number, _, item_pk), rs in groups.items():
-        history = [Change(r[8], r[9], change_kind(r[9]), r[6], r[10], r[5], r[12]) for r in rs]
-        if since is not None and max(c.event_time or "" for c in history) < since:
-            continue
-        started: dict[str | None, str | None] = {}
-        for r in rs:
-            if r[7] is not None and (started.get(r[6]) is None or r[7] < (started[r[6]] or "")):
-                started[r[6]] = r[7]
-        score, source, status, attempts, override = fold(history, started)
-        found = item_max.get(item_pk)
-        max_score = found[1] if found else (loaded[item_pk].max_score if item_pk in loaded else None)
-        percent = round(100 * score / max_score, 2) if score is not None and max_score else None
-        uuid = next((r[2] for r in rs if r[2]), None)
-        pk = next((r[3] for r in rs if r[3]), None)
-        ext = next((r[4] for r in rs if r[4]), None)
-        history.sort(key=Change.order)
-        out.append(Cell(course_number, uuid, pk, ext, item_pk, score, source, max_score, percent, status, attempts, override, history))
-    out.sort(key=lambda c: (c.course_number or "", c.user_external_id or "", c.user_key or "", c.item_pk or ""))
-    return out
+    """Every cell of the gradebook (filters: see the module docstring), in course, user, item
+    order. Read from ``gb_cells`` after a `refresh`, unless ``detail`` or ``until`` ask for
+    what only the events hold (or the store is read-only): then folded from the events."""
+    found: list[Cell] | None = None
+    if not detail and until is None:
+        try:
+            refresh(store)
+        except StoreError:
+            found = None  # e.g. a read-only store: fold from the events instead
+        else:
+            clauses, params = _filters(course, user, item, events=False)
+            sql = _CELLS + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            found = [
+                Cell(
+                    r[0] or None, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+                    r[13], r[14], user_key=r[15] or None,
+                )
+                for r in store.query(sql, params)
+            ]
+    if found is None:
+        found = compute(store, course=course, user=user, item=item, until=until)
+    if since is not None:
+        found = [c for c in found if (c.changed_at or "") >= since]
+    if names is not None:
+        for c in found:
+            if c.max_score is None and c.item_pk in names.items:
+                c.max_score = names.items[c.item_pk].max_score
+    found.sort(key=lambda c: (c.course_number or "", c.user_external_id or "", c.user_key or "", c.item_pk or ""))
+    return found
 
 
 def _row(cell: Cell, names: Names, detail: bool) -> dict[str, Any]:
@@ -274,11 +372,12 @@ def _row(cell: Cell, names: Names, detail: bool) -> dict[str, Any]:
         "max_score": cell.max_score,
         "percent": cell.percent,
         "status": cell.status,
-        "attempts": sum(a.status != "deleted" for a in cell.attempts),
-        "deleted_attempts": sum(a.status == "deleted" for a in cell.attempts),
-        "override": None if cell.override is None else ("active" if cell.override.active else "cleared"),
+        "attempts": cell.attempt_count,
+        "deleted_attempts": cell.deleted_count,
+        "override": cell.override_state,
+        "grade_action": cell.grade_action,
         "changed_at": cell.changed_at,
-        "grade_events": len(cell.history),
+        "grade_events": cell.events,
     }
     if detail:
         row["attempt_list"] = msgspec.to_builtins(cell.attempts)
@@ -300,7 +399,7 @@ def gradebook(
     """One row per (course, user, gradable item): current score, its source, status, counts,
     and names next to ids when loaded; ``detail`` adds the attempts, override and history."""
     names = load_names(store)
-    found = cells(store, course=course, user=user, item=item, since=since, until=until, names=names)
+    found = cells(store, course=course, user=user, item=item, since=since, until=until, names=names, detail=detail)
     return [_row(c, names, detail) for c in found]
 
 
@@ -308,7 +407,7 @@ def gradebook_cell(store: Store, course: str, user: str, item: str) -> dict[str,
     """One cell with its attempts, override and full history (``who`` is the Score's
     ``scoredBy`` when the event names one, else the actor); None when there is no such cell."""
     names = load_names(store)
-    found = cells(store, course=course, user=user, item=item, names=names)
+    found = cells(store, course=course, user=user, item=item, names=names, detail=True)
     if not found:
         return None
     row = _row(found[0], names, True)

@@ -204,6 +204,20 @@ class Store(Protocol):
         returns how many records were written."""
         ...
 
+    # --- the gradebook's cells (derived from grade events; analyse/gradebook.py) ------------
+
+    def events_high_water(self) -> int:
+        """The largest event id such that every lower id is committed or will never be (on
+        PostgreSQL ids are handed out before commit, so this waits for in-flight inserts)."""
+        ...
+
+    def put_gradebook(
+        self, courses: Sequence[str], cells: Sequence[tuple[Any, ...]], high_water: int, generation: int
+    ) -> None:
+        """Replace the gradebook cells of `courses` by `cells` (``gb_cells`` column order) and
+        record `high_water` and the events `generation` they were built from, in ONE transaction."""
+        ...
+
     # --- summaries ---------------------------------------------------------------------------
 
     def stats(self) -> Stats:

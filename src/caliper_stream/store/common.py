@@ -261,6 +261,27 @@ class SQLStore(ABC):
         rows = self.query("SELECT key_hash, name FROM api_keys WHERE revoked_at IS NULL")
         return {str(h): str(n) for h, n in rows}
 
+    # --- the gradebook's cells ---------------------------------------------------------------
+
+    def events_high_water(self) -> int:
+        with self._write_lock, self._transaction() as cur:
+            if self.dialect == "postgresql":
+                cur.execute("LOCK TABLE events IN SHARE MODE")  # waits for uncommitted inserts
+            cur.execute("SELECT max(id) FROM events")
+            row = cur.fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def put_gradebook(
+        self, courses: Sequence[str], cells: Sequence[tuple[Any, ...]], high_water: int, generation: int
+    ) -> None:
+        with self._write_lock, self._transaction() as cur:
+            cur.executemany(self._sql("DELETE FROM gb_cells WHERE course_number = ?"), [(c,) for c in courses])
+            if cells:
+                cur.executemany(self._sql(f"INSERT INTO gb_cells VALUES ({', '.join('?' * len(cells[0]))})"), cells)
+            cur.execute(
+                self._sql("UPDATE gb_state SET high_water = ?, built_generation = ? WHERE id = 1"), (high_water, generation)
+            )
+
     # --- names -------------------------------------------------------------------------------
 
     def put_names(self, courses: Sequence[CourseName], items: Sequence[ItemName], users: Sequence[UserName]) -> int:

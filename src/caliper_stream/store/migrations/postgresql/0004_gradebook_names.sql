@@ -30,3 +30,36 @@ CREATE TABLE user_names (
     email TEXT,
     loaded_at TEXT NOT NULL
 );
+-- The gradebook's cells, kept current from the grade events (caliper_stream.analyse.gradebook:
+-- refresh recomputes every course with grade events above high_water). Derived: drop and
+-- rebuild at will. '' stands for "no course". Deleting or rewriting events bumps generation,
+-- and the next refresh rebuilds every course.
+CREATE TABLE gb_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    high_water BIGINT NOT NULL,
+    generation BIGINT NOT NULL,
+    built_generation BIGINT NOT NULL
+);
+INSERT INTO gb_state (id, high_water, generation, built_generation) VALUES (1, 0, 0, 0);
+CREATE TABLE gb_cells (
+    course_number TEXT NOT NULL,
+    user_key TEXT NOT NULL,
+    item_pk TEXT NOT NULL,
+    user_uuid TEXT,
+    user_pk TEXT,
+    user_external_id TEXT,
+    score DOUBLE PRECISION,
+    source TEXT,
+    max_score DOUBLE PRECISION,
+    status TEXT,
+    attempts INTEGER NOT NULL,
+    deleted_attempts INTEGER NOT NULL,
+    override TEXT,
+    changed_at TEXT,
+    grade_events INTEGER NOT NULL,
+    grade_action TEXT,
+    PRIMARY KEY (course_number, user_key, item_pk)
+);
+CREATE FUNCTION gb_events_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE gb_state SET generation = generation + 1; RETURN NULL; END $$;
+CREATE TRIGGER gb_events_deleted AFTER DELETE ON events FOR EACH STATEMENT EXECUTE FUNCTION gb_events_changed();
+CREATE TRIGGER gb_events_updated AFTER UPDATE ON events FOR EACH STATEMENT EXECUTE FUNCTION gb_events_changed();
