@@ -128,6 +128,7 @@ class Names:
         self.courses = courses
         self.items = items
         self._users: dict[str, UserName] = {}
+        self.has_users = bool(users)
         for u in users:  # any of a user's ids finds the record
             for key in (u.external_id, u.user_pk, u.user_uuid):
                 if key:
