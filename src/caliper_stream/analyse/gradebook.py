@@ -44,7 +44,6 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
-from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -299,7 +298,7 @@ def refresh(store: Store) -> int:
     for number in courses:
         for c in compute(store, course=number or None, null_course=not number):
             rows.append((
-                number, c.user_key or "", c.item_pk, c.user_uuid, c.user_pk, c.user_external_id, c.score, c.source,
+                number, c.user_external_id or "", c.user_key or "", c.item_pk, c.user_uuid, c.user_pk, c.user_external_id, c.score, c.source,
                 c.max_score, c.status, c.attempt_count, c.deleted_count, c.override_state, c.changed_at, c.events,
                 c.grade_action,
             ))
@@ -309,12 +308,11 @@ def refresh(store: Store) -> int:
 
 _CELLS = """
     SELECT course_number, user_uuid, user_pk, user_external_id, item_pk, score, source, max_score, status,
-           attempts, deleted_attempts, override, changed_at, grade_events, grade_action, user_key,
-           COALESCE(user_external_id, '')
+           attempts, deleted_attempts, override, changed_at, grade_events, grade_action, user_key
     FROM gb_cells
 """
-#: course, batch_uid, user key, item: the order every report lists cells in
-_ORDER = itemgetter(0, 16, 15, 4)
+#: the order every report lists cells in: course, batch_uid, user key, item (gb_cells' primary key)
+_ORDER_BY = " ORDER BY course_number, user_sort, user_key, item_pk"
 
 
 def _kept(store: Store, course: str | None, user: str | None, item: str | None, since: str | None) -> list[tuple[Any, ...]] | None:
@@ -328,9 +326,7 @@ def _kept(store: Store, course: str | None, user: str | None, item: str | None, 
     if since is not None:
         clauses.append("changed_at >= ?")
         params.append(since)
-    found = store.query(_CELLS + (" WHERE " + " AND ".join(clauses) if clauses else ""), params)
-    found.sort(key=_ORDER)
-    return found
+    return store.query(_CELLS + (" WHERE " + " AND ".join(clauses) if clauses else "") + _ORDER_BY, params)
 
 
 def cells(

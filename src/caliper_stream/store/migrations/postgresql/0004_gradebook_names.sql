@@ -30,7 +30,8 @@ CREATE TABLE user_names (
 );
 -- The gradebook's cells, kept current from the grade events (caliper_stream.analyse.gradebook:
 -- refresh recomputes every course with grade events above high_water). Derived: drop and
--- rebuild at will. '' stands for "no course". Deleting or rewriting events bumps generation,
+-- rebuild at will. '' stands for "no course"; user_sort is the batch_uid or ''. The primary key
+-- is the order reports list cells in (byte order on both databases). Deleting or rewriting events bumps generation,
 -- and the next refresh rebuilds every course.
 CREATE TABLE gb_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -40,9 +41,10 @@ CREATE TABLE gb_state (
 );
 INSERT INTO gb_state (id, high_water, generation, built_generation) VALUES (1, 0, 0, 0);
 CREATE TABLE gb_cells (
-    course_number TEXT NOT NULL,
-    user_key TEXT NOT NULL,
-    item_pk TEXT NOT NULL,
+    course_number TEXT COLLATE "C" NOT NULL,
+    user_sort TEXT COLLATE "C" NOT NULL,
+    user_key TEXT COLLATE "C" NOT NULL,
+    item_pk TEXT COLLATE "C" NOT NULL,
     user_uuid TEXT,
     user_pk TEXT,
     user_external_id TEXT,
@@ -56,7 +58,7 @@ CREATE TABLE gb_cells (
     changed_at TEXT,
     grade_events INTEGER NOT NULL,
     grade_action TEXT,
-    PRIMARY KEY (course_number, user_key, item_pk)
+    PRIMARY KEY (course_number, user_sort, user_key, item_pk)
 );
 CREATE FUNCTION gb_events_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE gb_state SET generation = generation + 1; RETURN NULL; END $$;
 CREATE TRIGGER gb_events_deleted AFTER DELETE ON events FOR EACH STATEMENT EXECUTE FUNCTION gb_events_changed();

@@ -32,7 +32,8 @@ CREATE TABLE user_names (
 );
 -- The gradebook's cells, kept current from the grade events (caliper_stream.analyse.gradebook:
 -- refresh recomputes every course with grade events above high_water). Derived: drop and
--- rebuild at will. '' stands for "no course". Deleting or rewriting events bumps generation,
+-- rebuild at will. '' stands for "no course"; user_sort is the batch_uid or ''. The primary key
+-- is the order reports list cells in (byte order on both databases). Deleting or rewriting events bumps generation,
 -- and the next refresh rebuilds every course.
 CREATE TABLE gb_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -43,6 +44,7 @@ CREATE TABLE gb_state (
 INSERT INTO gb_state (id, high_water, generation, built_generation) VALUES (1, 0, 0, 0);
 CREATE TABLE gb_cells (
     course_number TEXT NOT NULL,
+    user_sort TEXT NOT NULL,
     user_key TEXT NOT NULL,
     item_pk TEXT NOT NULL,
     user_uuid TEXT,
@@ -58,7 +60,7 @@ CREATE TABLE gb_cells (
     changed_at TEXT,
     grade_events INTEGER NOT NULL,
     grade_action TEXT,
-    PRIMARY KEY (course_number, user_key, item_pk)
-);
+    PRIMARY KEY (course_number, user_sort, user_key, item_pk)
+) WITHOUT ROWID;
 CREATE TRIGGER gb_events_deleted AFTER DELETE ON events BEGIN UPDATE gb_state SET generation = generation + 1; END;
 CREATE TRIGGER gb_events_updated AFTER UPDATE ON events BEGIN UPDATE gb_state SET generation = generation + 1; END;
