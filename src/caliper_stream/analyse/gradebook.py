@@ -34,8 +34,12 @@ are broken by the event's content (action, score), never by arrival.
 
 Filters: ``course`` (courseNumber), ``user`` (uuid, pk1 or batch_uid), ``item`` (gradable item
 pk1); ``until`` gives the gradebook as it stood then (events up to that eventTime), ``since``
-keeps the cells that changed at or after it. Only grade events are read, through the partial
-covering index ``events_grades`` (migration 0004).
+keeps the cells that changed at or after it (ISO 8601 UTC, compared with eventTime).
+
+Speed: reports read the cells kept in ``gb_cells`` (migration 0004), which `refresh` brings up
+to date first: the courses with grade events above a high-water mark are folded again from their
+grade events (through the partial index ``events_grades``, covering on SQLite), every course
+when events were deleted or rewritten. ``until``, ``detail`` and one cell fold from the events.
 """
 
 from __future__ import annotations
