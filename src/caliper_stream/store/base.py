@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import msgspec
@@ -156,6 +157,11 @@ class Store(Protocol):
 
     def stream(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Iterator[tuple[Any, ...]]:
         """Like `query` but yields rows with bounded memory (server-side cursor)."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction for tables derived from events (the analytics summaries): yields
+        a DB-API cursor (``?`` placeholders on SQLite, ``%s`` on PostgreSQL), commits on exit."""
         ...
 
     # --- dead letters ------------------------------------------------------------------------
