@@ -86,6 +86,40 @@ class Stats(msgspec.Struct):
     newest: list[Newest]
 
 
+class CourseName(msgspec.Struct, frozen=True):
+    """A course's title, keyed by the courseNumber (batch_uid) events carry."""
+
+    course_number: str
+    name: str
+    course_pk: str | None = None
+
+
+class ItemName(msgspec.Struct, frozen=True):
+    """A gradable item (Grade Center column): its pk1, name and points possible."""
+
+    item_pk: str
+    name: str
+    course_number: str | None = None
+    max_score: float | None = None
+
+
+class UserName(msgspec.Struct, frozen=True):
+    """A person's name and contact as Learn's user records give them (personal data)."""
+
+    user_uuid: str | None = None
+    user_pk: str | None = None
+    external_id: str | None = None
+    username: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        """How the store keys the person: uuid, else pk1, else batch_uid."""
+        return self.user_uuid or self.user_pk or self.external_id
+
+
 class Store(Protocol):
     """A durable, idempotent home for events and dead letters.
 
@@ -167,6 +201,27 @@ class Store(Protocol):
 
     def key_names_by_hash(self) -> dict[str, str]:
         """Every active key as ``{key_hash: name}`` (for a server-side cache)."""
+        ...
+
+    # --- names (loaded by an admin; events rarely carry them) --------------------------------
+
+    def put_names(self, courses: Sequence[CourseName], items: Sequence[ItemName], users: Sequence[UserName]) -> int:
+        """Insert or replace names (by courseNumber, item pk1, user key) in ONE transaction;
+        returns how many records were written."""
+        ...
+
+    # --- the gradebook's cells (derived from grade events; analyse/gradebook.py) ------------
+
+    def events_high_water(self) -> int:
+        """The largest event id such that every lower id is committed or will never be (on
+        PostgreSQL ids are handed out before commit, so this waits for in-flight inserts)."""
+        ...
+
+    def put_gradebook(
+        self, courses: Sequence[str], cells: Sequence[tuple[Any, ...]], high_water: int, generation: int
+    ) -> None:
+        """Replace the gradebook cells of `courses` by `cells` (``gb_cells`` column order) and
+        record `high_water` and the events `generation` they were built from, in ONE transaction."""
         ...
 
     # --- summaries ---------------------------------------------------------------------------

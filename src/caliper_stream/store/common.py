@@ -25,9 +25,12 @@ from caliper_stream.problems import Problem
 from caliper_stream.store.base import (
     ApiKey,
     Count,
+    CourseName,
+    ItemName,
     Newest,
     Stats,
     StoredDeadLetter,
+    UserName,
     WriteResult,
 )
 from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
@@ -302,6 +305,67 @@ class SQLStore(ABC):
     def key_names_by_hash(self) -> dict[str, str]:
         rows = self.query("SELECT key_hash, name FROM api_keys WHERE revoked_at IS NULL")
         return {str(h): str(n) for h, n in rows}
+
+    # --- the gradebook's cells ---------------------------------------------------------------
+
+    def events_high_water(self) -> int:
+        with self._write_lock, self._transaction() as cur:
+            if self.dialect == "postgresql":
+                cur.execute("LOCK TABLE events IN SHARE MODE")  # waits for uncommitted inserts
+            cur.execute("SELECT max(id) FROM events")
+            row = cur.fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def put_gradebook(
+        self, courses: Sequence[str], cells: Sequence[tuple[Any, ...]], high_water: int, generation: int
+    ) -> None:
+        with self._write_lock, self._transaction() as cur:
+            cur.executemany(self._sql("DELETE FROM gb_cells WHERE course_number = ?"), [(c,) for c in courses])
+            if cells:
+                cur.executemany(self._sql(f"INSERT INTO gb_cells VALUES ({', '.join('?' * len(cells[0]))})"), cells)
+            cur.execute(
+                self._sql("UPDATE gb_state SET high_water = ?, built_generation = ? WHERE id = 1"), (high_water, generation)
+            )
+
+    # --- names -------------------------------------------------------------------------------
+
+    def put_names(self, courses: Sequence[CourseName], items: Sequence[ItemName], users: Sequence[UserName]) -> int:
+        at = now()
+        with self._write_lock, self._transaction() as cur:
+            if courses:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO course_names (course_number, course_pk, name, loaded_at) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT (course_number) DO UPDATE SET course_pk = excluded.course_pk,"
+                        " name = excluded.name, loaded_at = excluded.loaded_at"
+                    ),
+                    [(c.course_number, c.course_pk, c.name, at) for c in courses],
+                )
+            if items:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO item_names (item_pk, course_number, name, max_score, loaded_at) VALUES (?, ?, ?, ?, ?)"
+                        " ON CONFLICT (item_pk) DO UPDATE SET course_number = excluded.course_number,"
+                        " name = excluded.name, max_score = excluded.max_score, loaded_at = excluded.loaded_at"
+                    ),
+                    [(i.item_pk, i.course_number, i.name, i.max_score, at) for i in items],
+                )
+            if users:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO user_names (user_key, user_uuid, user_pk, external_id, username, given_name,"
+                        " family_name, email, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (user_key) DO UPDATE SET user_uuid = excluded.user_uuid,"
+                        " user_pk = excluded.user_pk, external_id = excluded.external_id, username = excluded.username,"
+                        " given_name = excluded.given_name, family_name = excluded.family_name,"
+                        " email = excluded.email, loaded_at = excluded.loaded_at"
+                    ),
+                    [
+                        (u.key, u.user_uuid, u.user_pk, u.external_id, u.username, u.given_name, u.family_name, u.email, at)
+                        for u in users
+                    ],
+                )
+        return len(courses) + len(items) + len(users)
 
     # --- summaries ---------------------------------------------------------------------------
 
