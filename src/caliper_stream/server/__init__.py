@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from caliper_stream.privacy import protection_for
 from caliper_stream.server.access import AccessLog
 from caliper_stream.server.auth import KeyRing
 from caliper_stream.server.health import Health
@@ -56,7 +57,7 @@ def create_app(settings: Settings, store: Store, *, close_store: bool = False) -
     else:
         writer = Writer(store, on_commit=metrics.commit)
     keys = KeyRing(store, settings.key_cache_seconds)
-    endpoint = IngestEndpoint(settings, writer, keys, metrics)
+    endpoint = IngestEndpoint(settings, writer, keys, metrics, protection_for(store))
     health = Health(store, writer, metrics, describe(settings))
 
     @asynccontextmanager

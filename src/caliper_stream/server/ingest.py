@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from caliper_stream.errors import StoreUnavailable
-from caliper_stream.ingest import Batch, now
+from caliper_stream.ingest import Batch, Protection, now
 from caliper_stream.problems import Problem
 from caliper_stream.server.auth import KeyRing, key_from_header
 from caliper_stream.server.metrics import Metrics
@@ -67,8 +67,16 @@ def wants_summary(request: Request) -> bool:
 class IngestEndpoint:
     """``POST``/``GET`` on the configured path."""
 
-    def __init__(self, settings: Settings, writer: BatchWriter, keys: KeyRing, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        writer: BatchWriter,
+        keys: KeyRing,
+        metrics: Metrics,
+        privacy: Protection | None = None,
+    ) -> None:
         self.settings = settings
+        self.privacy = privacy  # a pseudonymous store's protection, applied before anything is stored
         self.writer = writer
         self.keys = keys
         self.metrics = metrics
@@ -136,13 +144,15 @@ class IngestEndpoint:
             if refused is not None:
                 # 415, but after keeping the body as a dead letter: an authenticated source's
                 # bytes are never dropped, whatever it labelled them (replay them once it is fixed)
-                parsed = refuse(body, [Problem("", refused)], source, now(), "unsupported-media-type", refused)
+                parsed = refuse(
+                    body, [Problem("", refused)], source, now(), "unsupported-media-type", refused, self.privacy
+                )
             else:
                 limit = self.settings.max_inflated_bytes
                 if len(body) <= INLINE_BYTES and body[:2] != b"\x1f\x8b":
-                    parsed = parse(body, source, limit)
+                    parsed = parse(body, source, limit, self.privacy)
                 else:
-                    parsed = await asyncio.to_thread(parse, body, source, limit)
+                    parsed = await asyncio.to_thread(parse, body, source, limit, self.privacy)
         except TooLarge as exc:
             return problem("too-large", str(exc), max_bytes=self.settings.max_bytes)
         except ClientDisconnect:

@@ -12,7 +12,7 @@ import msgspec
 
 from caliper_stream.errors import ReadError
 from caliper_stream.event import Event, decode
-from caliper_stream.ingest import Batch, DeadLetter, now, prepare
+from caliper_stream.ingest import Batch, DeadLetter, Protection, now, prepare
 from caliper_stream.problems import Problem, error
 from caliper_stream.read import read_bytes
 from caliper_stream.vocab import CONTEXTS, version_of_context
@@ -51,15 +51,16 @@ def inflate(body: bytes, limit: int) -> bytes:
     return bytes(out)
 
 
-def parse(body: bytes, source: str, max_inflated: int) -> Parsed:
-    """Read, decode and classify a body (sync: runs inline or in a thread)."""
+def parse(body: bytes, source: str, max_inflated: int, privacy: Protection | None = None) -> Parsed:
+    """Read, decode and classify a body (sync: runs inline or in a thread); a pseudonymous
+    store's `privacy` is applied to every event and to a body kept whole."""
     received_at = now()
     try:
         plain = inflate(body, max_inflated) if body[:2] == b"\x1f\x8b" else body
         items = list(read_bytes(plain, source))
     except (ReadError, zlib.error, gzip.BadGzipFile, EOFError, OSError) as exc:
         reason = error("", f"not readable: {exc}")
-        return refuse(body, [reason], source, received_at, "not-caliper", str(reason))
+        return refuse(body, [reason], source, received_at, "not-caliper", str(reason), privacy)
     for item in items:
         env = item.envelope
         if env is not None and env.data_version is not None and version_of_context(env.data_version) is None:
@@ -67,21 +68,32 @@ def parse(body: bytes, source: str, max_inflated: int) -> Parsed:
                 f"envelope[{env.index}].dataVersion",
                 f"unsupported dataVersion {env.data_version!r}; supported: {', '.join(CONTEXTS.values())}",
             )
-            return refuse(body, [reason], source, received_at, "unsupported-version", reason.message)
+            return refuse(body, [reason], source, received_at, "unsupported-version", reason.message, privacy)
+    if privacy is not None:
+        items = [privacy.protect(item) for item in items]
     events: list[Event] = [decode(item) for item in items]
     batch = prepare(events, source=source, received_at=received_at)
     if not batch.rows and all(item.envelope is None for item in items):
         reasons = [r for dl in batch.dead_letters for r in dl.reasons]
         detail = "; ".join(str(r) for r in reasons[:3]) or "no event in the body"
-        return refuse(body, reasons, source, received_at, "not-caliper", detail)
+        return refuse(body, reasons, source, received_at, "not-caliper", detail, privacy)
     rows = [row.keydata.type or "unknown" for row in batch.rows]
     rejected = [e.type or "unknown" for e in events if e.rejection is not None]
     return Parsed(batch, rows, rejected)
 
 
 def refuse(
-    body: bytes, reasons: list[Problem], source: str, received_at: str, kind: str, detail: str
+    body: bytes,
+    reasons: list[Problem],
+    source: str,
+    received_at: str,
+    kind: str,
+    detail: str,
+    privacy: Protection | None = None,
 ) -> Parsed:
-    """The whole body as ONE dead letter: replaying it later re-reads exactly what was sent."""
+    """The whole body as ONE dead letter: replaying it later re-reads exactly what was sent
+    (what `privacy` leaves of it, in a pseudonymous store)."""
+    if privacy is not None:
+        body = privacy.scrub(body)
     letter = DeadLetter(body, reasons, source, received_at)
     return Parsed(Batch(dead_letters=[letter]), [], ["unknown"], kind, detail)
