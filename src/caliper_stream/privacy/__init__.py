@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from caliper_stream.privacy.identity import IdentityTable
 from caliper_stream.privacy.protect import Protection
-from caliper_stream.privacy.secret import Pseudonym, PrivacyError, fingerprint, read_secret
+from caliper_stream.privacy.secret import PrivacyError, Pseudonym, fingerprint, read_secret
 from caliper_stream.privacy.settings import PrivacySettings, load_settings
 from caliper_stream.store.base import Store
 

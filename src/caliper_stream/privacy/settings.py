@@ -73,5 +73,14 @@ def enable(
         identity=identity,
         enabled_at=current.enabled_at or now(),
     )
-    store.transact(lambda tx: save_settings(tx, settings))
+
+    def write(tx: Tx) -> None:
+        if settings.applied_events is None:  # what `privacy apply` will rewrite: all stored so far
+            events = tx.fetchall("SELECT coalesce(max(id), 0) FROM events")[0][0]
+            letters = tx.fetchall("SELECT coalesce(max(id), 0) FROM dead_letters")[0][0]
+            settings.applied_events = f"0/{int(events)}"
+            settings.applied_dead_letters = f"0/{int(letters)}"
+        save_settings(tx, settings)
+
+    store.transact(write)
     return settings
