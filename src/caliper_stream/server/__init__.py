@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from caliper_stream.privacy import protection_for
+from caliper_stream.privacy.nightly import Nightly
 from caliper_stream.server.access import AccessLog
 from caliper_stream.server.auth import KeyRing
 from caliper_stream.server.health import Health
@@ -59,13 +60,16 @@ def create_app(settings: Settings, store: Store, *, close_store: bool = False) -
     keys = KeyRing(store, settings.key_cache_seconds)
     endpoint = IngestEndpoint(settings, writer, keys, metrics, protection_for(store))
     health = Health(store, writer, metrics, describe(settings))
+    nightly = Nightly(store)  # retention, when the store has a schedule
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await writer.start()
+        nightly.start()
         try:
             yield
         finally:
+            nightly.stop()
             await writer.stop()
             if close_store:
                 store.close()
