@@ -6,6 +6,9 @@ Everything is drawn from the caller's ``random.Random``, so one seed gives one s
   (so about 2.5 on average), and every course gets at least one student.
 - one instructor per course; 10–30 content items, 1–3 LTI tools and 1–2 forums per course;
   30 % of courses are in the Original course view (they also have a blog and a wiki).
+- people have given and family names, a username and an email at the site's domain, drawn from
+  a generator seeded with their uuid (so adding names never changes the events a seed gives);
+  courses have a title (``Introduction to Biology``) next to their batch_uid.
 - an assignment due every 7 days from day 5, a test (5–12 questions) every 14 days from day 4,
   one group assignment (groups of 3–4) due at mid-term, and a participation column graded by
   hand; due times are 23:59 local.
@@ -32,12 +35,52 @@ QUESTION_TYPES = (
     ("Essay", 5),
 )
 SUBJECTS = ("BIO", "CHEM", "HIST", "MATH", "PHYS", "ECON", "ENG", "PSY", "CS", "ART")
+#: subject code → course title stem.
+SUBJECT_TITLES = {
+    "BIO": "Biology", "CHEM": "Chemistry", "HIST": "World History", "MATH": "Calculus", "PHYS": "Physics",
+    "ECON": "Economics", "ENG": "English Composition", "PSY": "Psychology", "CS": "Computer Science", "ART": "Art History",
+}
+LEVELS = ("Introduction to", "Principles of", "Topics in", "Advanced", "Foundations of")
+GIVEN_NAMES = (
+    "Olivia", "Liam", "Emma", "Noah", "Amelia", "Oliver", "Sophia", "Elijah", "Mia", "Lucas", "Isabella", "Mateo",
+    "Ava", "Levi", "Harper", "Ethan", "Aisha", "Wei", "Priya", "Kenji", "Fatima", "Diego", "Chloe", "Omar",
+    "Zoe", "Samuel", "Nadia", "Arjun", "Lea", "Jonas", "Maya", "Tomás", "Ingrid", "Kwame", "Yuki", "Rosa",
+)
+FAMILY_NAMES = (
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
+    "Hernandez", "Lopez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee",
+    "Nguyen", "Patel", "Kim", "Chen", "Okafor", "Müller", "Rossi", "Novak", "Haddad", "Sato", "Cohen", "O'Brien",
+)
+EMAIL_DOMAIN = "students.example.edu"
+STAFF_DOMAIN = "example.edu"
 LTI_TOOLS = (
     ("https://lti.kaltura.example.com/launch", "Kaltura Media"),
     ("https://turnitin.example.com/lti/launch", "Turnitin"),
     ("https://mcgrawhill.example.com/lti/launch", "Connect"),
     ("https://zoom.example.com/lti/launch", "Zoom"),
 )
+
+
+class PersonName(msgspec.Struct, frozen=True):
+    """What Learn's user records (and Grade Center exports) show of a person."""
+
+    given: str
+    family: str
+    username: str
+    email: str
+
+    @property
+    def full(self) -> str:
+        return f"{self.given} {self.family}"
+
+
+def person_name(user: User, *, staff: bool = False) -> PersonName:
+    """A realistic name for `user`, the same for the same uuid (its own generator, not the term's)."""
+    r = random.Random(user.uuid)
+    given, family = r.choice(GIVEN_NAMES), r.choice(FAMILY_NAMES)
+    plain = "".join(c for c in (given[0] + family).lower() if c.isascii() and c.isalpha())
+    username = f"{plain}{int(user.uuid[:8], 16) % 100_000:05d}"
+    return PersonName(given, family, username, f"{username}@{STAFF_DOMAIN if staff else EMAIL_DOMAIN}")
 
 
 class Test(msgspec.Struct, frozen=True):
@@ -87,6 +130,8 @@ class Roster(msgspec.Struct):
     enrolment: dict[str, list[int]]
     #: course-membership pk1 of (user uuid, course uuid)
     membership_pk: dict[tuple[str, str], str]
+    #: every person's name (uuid → name), students and instructors
+    names: dict[str, PersonName] = msgspec.field(default_factory=dict)
 
 
 class Ids:
@@ -122,7 +167,8 @@ def make_roster(rng: random.Random, ids: Ids, *, courses: int, students: int, da
     for c in range(courses):
         subject = SUBJECTS[c % len(SUBJECTS)]
         number = f"{subject}-{101 + c}-{start.year % 100:02d}{'S' if start.month < 7 else 'F'}-{c + 1:03d}"
-        course = Course(ids.hex32(), ids.pk("course"), number, f"{subject} {101 + c}")
+        title = f"{LEVELS[(c // len(SUBJECTS)) % len(LEVELS)]} {SUBJECT_TITLES[subject]}"
+        course = Course(ids.hex32(), ids.pk("course"), number, title)
         teacher = User(ids.hex32(), ids.pk("user"), f"t{rng.randrange(10**6):06d}")
         content = [ids.pk("content") for _ in range(rng.randint(10, 30))]
         tools = rng.sample(LTI_TOOLS, rng.randint(1, 3))
@@ -175,4 +221,6 @@ def make_roster(rng: random.Random, ids: Ids, *, courses: int, students: int, da
         for g, first in enumerate(range(0, len(members), size)):
             chunk = tuple(members[first : first + size])
             section.groups.append(CourseGroup(ids.pk("group"), f"Team {g + 1}", section.course, chunk))
-    return Roster(site, sections, people, enrolment, membership_pk)
+    names = {u.uuid: person_name(u) for u in people}
+    names.update({s.instructor.uuid: person_name(s.instructor, staff=True) for s in sections})
+    return Roster(site, sections, people, enrolment, membership_pk, names)
