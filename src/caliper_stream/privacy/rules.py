@@ -57,7 +57,7 @@ LTI_KEEP_OAUTH = frozenset({"oauth_version", "oauth_signature_method", "oauth_ca
 _SECRET_WORDS = ("token", "secret", "signature", "password", "nonce")
 _LAUNCH_KEYS = frozenset({"launchParameters", "customParameters"})
 #: IRI segments followed by a person identifier.
-_IRI_USER = re.compile(r"/(users|members|minimalUser)/([^/?#\s\"]+)")
+_IRI_USER = re.compile(r"/(users|members|minimalUser)/([^/?#\s\"]+)", re.ASCII)
 _SOME = re.compile(r"^Some\((.*)\)$")
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 _BROWSER = re.compile(r"(Edg|OPR|Firefox|Chrome|CriOS|Version|MSIE|Trident)/(\d+)")
@@ -242,13 +242,25 @@ class Rewriter:
         return False
 
     def _group_users(self, value: Any) -> Any:
+        """``bb:group.users``: a list (or, in 1.0, a JSON string) of members whose ``id`` is the
+        user's pk1 (``{id, uuid, batchUid}``) or of ``{courseMembershipId}``."""
         if isinstance(value, str):
             try:
                 inner = _decode(value)
             except msgspec.DecodeError:
                 return self._string(value)
-            return _encode(self._value(inner, None, False)).decode()
+            return _encode(self._group_users(inner)).decode()
+        if isinstance(value, list):
+            return [self._member(v) for v in value]
         return self._value(value, None, False)
+
+    def _member(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return self._value(value, None, False)
+        out = self._dict(value, False)
+        if "id" in value:
+            out["id"] = self._identifier("bb:group.users[].id", value["id"])
+        return out
 
 
 _EXT_KINDS = (("bb:user.id", "pk1"), ("bb:user.externalId", "batch_uid"), ("bb:user.uuid", "uuid"))
