@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 
@@ -25,7 +25,7 @@ from caliper_stream.privacy import identity_store, load_settings, protection_for
 from caliper_stream.privacy.audit import record
 from caliper_stream.privacy.identity import people
 from caliper_stream.privacy.rewrite import update_event
-from caliper_stream.privacy.rules import Rewriter
+from caliper_stream.privacy.rules import KeepPolicy, Rewriter
 from caliper_stream.store.base import Store
 from caliper_stream.store.common import Tx
 
@@ -90,7 +90,40 @@ def identifiers(store: Store, term: str) -> tuple[set[str], set[str], Store | No
             targets.update(person.pseudonyms.values())
             if protection is not None:
                 targets.update(protection.pseudonym(v) for v in person.values.values())
-    return {t for t in targets if t}, persons, ids
+    targets = _discover(store, {t for t in targets if t})
+    return targets, persons, ids
+
+
+def _collect(targets: set[str], found: set[str]) -> Callable[[dict[str, str]], None]:
+    def seen(ids: dict[str, str]) -> None:
+        if targets & set(ids.values()):
+            found.update(ids.values())
+
+    return seen
+
+
+def _discover(store: Store, targets: set[str]) -> set[str]:
+    """`targets` plus every other identifier of the same person found in the events: the entity
+    (or LTI launch) that names them by one identifier names them by the others too (a clear
+    store keeps no identity table, and a uuid must also erase the pk1 and batch_uid)."""
+    for _ in range(3):
+        mention = _mentions(targets)
+        found: set[str] = set()
+        seen = _collect(targets, found)
+        after = 0
+        while rows := store.query("SELECT id, raw FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, _PAGE)):
+            after = int(rows[-1][0])
+            for _, stored in rows:
+                raw = bytes(stored)
+                if mention.search(raw):
+                    try:
+                        Rewriter(KeepPolicy(), people=seen).rewrite(_decode(raw))
+                    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+                        continue
+        if found <= targets:
+            break
+        targets = targets | found
+    return targets
 
 
 def forget(

@@ -114,6 +114,22 @@ class Policy(Protocol):
     def agent(self, value: str) -> str | None: ...
 
 
+class KeepPolicy:
+    """A policy that changes nothing: the walk only reports (scans, discovery)."""
+
+    def identifier(self, value: str) -> str:
+        return value
+
+    def person_text(self, value: str, person: str | None) -> str | None:
+        return value
+
+    def ip(self, value: str) -> str | None:
+        return value
+
+    def agent(self, value: str) -> str | None:
+        return value
+
+
 def _is_person(d: dict[str, Any]) -> bool:
     t = d.get("type", d.get("@type"))
     return isinstance(t, str) and (t == "Person" or t.endswith("/Person") or t.endswith("#Person"))

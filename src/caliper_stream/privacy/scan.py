@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from caliper_stream.privacy.rules import Rewriter
+from caliper_stream.privacy.rules import KeepPolicy, Rewriter
 from caliper_stream.store.base import Store
 
 _decode = msgspec.json.Decoder().decode
@@ -23,22 +23,6 @@ class Finding(msgspec.Struct):
     count: int
 
 
-class _Keep:
-    """A policy that changes nothing: the walk only counts."""
-
-    def identifier(self, value: str) -> str:
-        return value
-
-    def person_text(self, value: str, person: str | None) -> str | None:
-        return value
-
-    def ip(self, value: str) -> str | None:
-        return value
-
-    def agent(self, value: str) -> str | None:
-        return value
-
-
 def _counter(counts: Counter[tuple[str, str, str]], table: str, label: str) -> Callable[[str], None]:
     def found(field: str) -> None:
         counts[(table, label, field)] += 1
@@ -49,7 +33,7 @@ def _counter(counts: Counter[tuple[str, str, str]], table: str, label: str) -> C
 def scan(store: Store) -> list[Finding]:
     """Counts of personal fields in events (by event type) and dead letters, largest first."""
     counts: Counter[tuple[str, str, str]] = Counter()
-    policy = _Keep()
+    policy = KeepPolicy()
     for table, sql in (
         ("events", "SELECT id, raw, type FROM events WHERE id > ? ORDER BY id LIMIT ?"),
         ("dead_letters", "SELECT id, raw, NULL FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?"),
