@@ -147,3 +147,37 @@ def test_any_identifier_value_is_replaced_consistently(uuid: str, pk: str, ext: 
     again = prepare([RawEvent(0, "", raw)], source="t", privacy=protection()).rows[0]
     assert again.raw == row.raw
     assert again.event_key == row.event_key
+
+
+def test_dead_letter_replay_in_a_pseudonymous_store_pseudonymises_once(tmp_path: Any) -> None:
+    from caliper_stream.privacy.settings import enable
+    from caliper_stream.store import open_store
+    from caliper_stream.store.replay import replay
+
+    secret = tmp_path / "k"
+    secret.write_bytes(termdata.SECRET)
+    body = (LEARN / "session-events.json").read_bytes()
+    doc = msgspec.json.decode(body)
+    del doc["action"]  # not an event yet: a dead letter
+    broken = msgspec.json.encode(doc)
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        from caliper_stream.privacy.secret import fingerprint
+
+        store.write([], prepare(read_bytes(broken, "old"), source="old").dead_letters)  # stored clear
+        enable(store, secret_source=f"file:{secret}", fingerprint=fingerprint(termdata.SECRET), ip="drop",
+               agent="drop", identity="none")
+        from caliper_stream.privacy import protection_for
+
+        protection = protection_for(store)
+        assert protection is not None
+        store.write([], prepare(read_bytes(broken, "new"), source="new", privacy=protection).dead_letters)
+        stored = [bytes(r[0]) for r in store.query("SELECT raw FROM dead_letters ORDER BY id")]
+        assert b"ffc08009f0884c059192bac549e117b2" in stored[0]
+        assert b"ffc08009f0884c059192bac549e117b2" not in stored[1]
+        # both become the same pseudonymised event once Learn's missing action is supplied
+        store.transact(lambda tx: tx.execute("UPDATE dead_letters SET raw = CAST(replace(CAST(raw AS TEXT), '\"actor\"', '\"action\":\"LoggedIn\",\"actor\"') AS BLOB)"))
+        outcomes = replay(store)
+        assert [o.ok for o in outcomes] == [True, True]
+        assert [o.result.accepted for o in outcomes] == [1, 0]  # the second is a duplicate of the first
+        (user,) = store.query("SELECT user_uuid FROM events")[0]
+        assert user == P("ffc08009f0884c059192bac549e117b2")

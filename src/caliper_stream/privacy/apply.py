@@ -43,6 +43,13 @@ def remaining(store: Store, settings: PrivacySettings) -> tuple[int, int]:
     return int(events), int(letters)
 
 
+def stored_clear(settings: PrivacySettings, table: str, row_id: int) -> bool:
+    """Whether row `row_id` of `table` was stored before `privacy enable` and is not yet
+    rewritten by `apply` (every later row came through the door already pseudonymised)."""
+    after, upto = _bounds(settings.applied_events if table == "events" else settings.applied_dead_letters)
+    return after < row_id <= upto
+
+
 def _bounds(value: str | None) -> tuple[int, int]:
     """``after/upto`` as saved by `privacy enable` and each batch."""
     if not value:
