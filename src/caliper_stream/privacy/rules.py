@@ -114,6 +114,27 @@ class Policy(Protocol):
     def agent(self, value: str) -> str | None: ...
 
 
+_ID, _GROUP, _TEXT, _IP, _AGENT, _LAUNCH, _OTHER = range(7)
+#: what each property name is (names repeat in every event: classified once)
+_KINDS: dict[str, int] = {}
+
+
+def _kind(key: str) -> int:
+    if key in ID_KEYS:
+        return _ID
+    if key == "bb:group.users":
+        return _GROUP
+    if key in PERSON_TEXT_KEYS:
+        return _TEXT
+    if is_ip_key(key):
+        return _IP
+    if is_agent_key(key):
+        return _AGENT
+    if key in _LAUNCH_KEYS:
+        return _LAUNCH
+    return _OTHER
+
+
 class KeepPolicy:
     """A policy that changes nothing: the walk only reports (scans, discovery)."""
 
@@ -176,7 +197,7 @@ class Rewriter:
         return value
 
     def _string(self, value: str) -> str:
-        if "/" in value and _IRI_USER.search(value):
+        if ("/users/" in value or "/members/" in value or "/minimalUser/" in value) and _IRI_USER.search(value):
             value = _IRI_USER.sub(self._iri_segment, value)
         if "@" in value and EMAIL.search(value):
             self._hit("e-mail address")
@@ -212,29 +233,38 @@ class Rewriter:
                 self.people(found)
         out: dict[str, Any] = {}
         for key, value in d.items():
-            if key in ID_KEYS:
+            kind = _KINDS.get(key)
+            if kind is None:
+                kind = _kind(key)
+                if len(_KINDS) < 100_000:  # bounded: hostile input may send endless new names
+                    _KINDS[key] = kind
+            if kind == _ID:
                 out[key] = self._identifier(key, value)
-            elif key == "bb:group.users":
+            elif kind == _GROUP:
                 out[key] = self._group_users(value)
-            elif person and key in PERSON_TEXT_KEYS and isinstance(value, str) and value:
+            elif kind == _TEXT and person and isinstance(value, str) and value:
                 self._hit(f"Person.{key}")
                 replaced = self.policy.person_text(value, tail)
                 if replaced is not None:
                     out[key] = replaced
-            elif is_ip_key(key) and isinstance(value, str):
+            elif kind == _IP and isinstance(value, str):
                 self._hit(key)
                 replaced = self.policy.ip(value)
                 if replaced is not None:
                     out[key] = replaced
-            elif is_agent_key(key) and isinstance(value, str):
+            elif kind == _AGENT and isinstance(value, str):
                 self._hit(key)
                 replaced = self.policy.agent(value)
                 if replaced is not None:
                     out[key] = replaced
             elif launch and isinstance(value, str) and self._launch(key, value, out):
                 continue
+            elif isinstance(value, str):
+                out[key] = self._string(value)
+            elif isinstance(value, dict | list):
+                out[key] = self._value(value, key, kind == _LAUNCH)
             else:
-                out[key] = self._value(value, key, key in _LAUNCH_KEYS)
+                out[key] = value
         return out
 
     def _launch(self, key: str, value: str, out: dict[str, Any]) -> bool:
