@@ -246,6 +246,8 @@ def forget(
 
     with _store(db) as store:
         done = run(store, user, actor=operator(who), delete_events=delete_events, vacuum=vacuum)
+    if not (done.identities or done.events_redacted or done.events_deleted or done.dead_letters):
+        err_console.print(f"warning: nothing in this store names {user!r}", highlight=False, markup=False)
     out_console.print(
         f"identity rows {done.identities}  events redacted {done.events_redacted}  events deleted {done.events_deleted}"
         f"  dead letters deleted {done.dead_letters}",

@@ -169,10 +169,11 @@ def forget(
 
         if todo:
             store.transact(work)
+    in_letters = _letter_mentions(targets)
     after = 0
     while rows := store.query("SELECT id, raw FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?", (after, _PAGE)):
         after = int(rows[-1][0])
-        doomed = [int(i) for i, raw in rows if mention.search(bytes(raw))]
+        doomed = [int(i) for i, raw in rows if in_letters.search(bytes(raw))]
         if doomed:
             _delete(store, "dead_letters", doomed)
             out.dead_letters += len(doomed)
@@ -191,6 +192,20 @@ def forget(
         {k: v for k, v in msgspec.to_builtins(out).items() if k != "warnings"},
     )
     return out
+
+
+def _letter_mentions(targets: set[str]) -> re.Pattern[bytes]:
+    """What makes a dead letter theirs: a long identifier anywhere, a short one (a pk1, which
+    courses and assessments share in form) only as the value of a person key."""
+    long_ids = sorted((t for t in targets if len(t) >= 8), key=len, reverse=True)
+    short = sorted((t for t in targets if len(t) < 8), key=len, reverse=True)
+    parts = []
+    if long_ids:
+        parts.append(rb"(?<![A-Za-z0-9])(?:" + b"|".join(re.escape(t.encode()) for t in long_ids) + rb")(?![A-Za-z0-9_])")
+    if short:
+        keys = rb'"(?:bb:user\.id|bb:user\.externalId|user_id|lis_person_sourcedid|batchUid|id)"\s*:\s*"'
+        parts.append(keys + rb"(?:" + b"|".join(re.escape(t.encode()) for t in short) + rb')"')
+    return re.compile(b"|".join(parts) if parts else rb"(?!)")
 
 
 def _delete(store: Store, table: str, ids: list[int]) -> None:
