@@ -181,3 +181,16 @@ def test_dead_letter_replay_in_a_pseudonymous_store_pseudonymises_once(tmp_path:
         assert [o.result.accepted for o in outcomes] == [1, 0]  # the second is a duplicate of the first
         (user,) = store.query("SELECT user_uuid FROM events")[0]
         assert user == P("ffc08009f0884c059192bac549e117b2")
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_a_truncated_event_kept_as_a_dead_letter_holds_no_whole_identifier(data: st.DataObject) -> None:
+    lti = [e for e in termdata.events() if e["type"].endswith(("LTIEvent", "SessionEvent", "GradeEvent"))]
+    event = data.draw(st.sampled_from(lti))
+    raw = msgspec.json.encode(event)
+    cut = data.draw(st.integers(min_value=1, max_value=len(raw) - 1))
+    batch = prepare(read_bytes(raw[:cut], "cut"), source="cut", privacy=protection())
+    assert not batch.rows
+    kept = b"".join(dl.raw for dl in batch.dead_letters)
+    assert termdata.traces(kept, termdata.people(), _client_data()) == []

@@ -51,12 +51,12 @@ class PseudonymPolicy:
 
 _JSON_ID = re.compile(
     rb'("(?:bb:user\.id|bb:user\.externalId|bb:user\.uuid|uuid|batchUid|courseMembershipId|user_id|'
-    rb'lis_person_sourcedid)"\s*:\s*")((?:[^"\\]|\\.)*)(")'
+    rb'lis_person_sourcedid)"\s*:\s*")((?:[^"\\]|\\.)*)("|\\?\Z)'
 )
 _JSON_DROP = re.compile(
     rb'("(?:[^"]*(?:ipAddress|agent|Agent)|oauth_signature|oauth_consumer_key|oauth_nonce|oauth_token|'
     rb'lis_result_sourcedid|lis_person_name_[a-z]+|lis_person_contact_email_[a-z]+|[a-z_]*(?:token|secret|'
-    rb'password))"\s*:\s*")((?:[^"\\]|\\.)*)(")'
+    rb'password))"\s*:\s*")((?:[^"\\]|\\.)*)("|\\?\Z)'
 )
 _BYTES_USER = re.compile(rb"/(users|members|minimalUser)/([^/?#\s\"\\]+)")
 _BYTES_EMAIL = re.compile(EMAIL.pattern.encode())
