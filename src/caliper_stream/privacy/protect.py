@@ -43,10 +43,10 @@ class PseudonymPolicy:
         return self.identifier(person)
 
     def ip(self, value: str) -> str | None:
-        return truncate_ip(value) or None if self._ip == "truncate" else None
+        return (truncate_ip(value) or None) if self._ip == "truncate" else None
 
     def agent(self, value: str) -> str | None:
-        return truncate_agent(value) or None if self._agent == "truncate" else None
+        return (truncate_agent(value) or None) if self._agent == "truncate" else None
 
 
 _JSON_ID = re.compile(
