@@ -197,6 +197,8 @@ class Rewriter:
         return value
 
     def _string(self, value: str) -> str:
+        if "/" not in value and "@" not in value:
+            return value
         if ("/users/" in value or "/members/" in value or "/minimalUser/" in value) and _IRI_USER.search(value):
             value = _IRI_USER.sub(self._iri_segment, value)
         if "@" in value and EMAIL.search(value):
@@ -238,33 +240,30 @@ class Rewriter:
                 kind = _kind(key)
                 if len(_KINDS) < 100_000:  # bounded: hostile input may send endless new names
                     _KINDS[key] = kind
-            if kind == _ID:
+            if kind >= _LAUNCH:  # the common case: a property with no personal meaning of its own
+                if isinstance(value, str):
+                    if not (launch and self._launch(key, value, out)):
+                        out[key] = self._string(value)
+                elif isinstance(value, dict | list):
+                    out[key] = self._value(value, key, kind == _LAUNCH)
+                else:
+                    out[key] = value
+            elif kind == _ID:
                 out[key] = self._identifier(key, value)
             elif kind == _GROUP:
                 out[key] = self._group_users(value)
-            elif kind == _TEXT and person and isinstance(value, str) and value:
-                self._hit(f"Person.{key}")
-                replaced = self.policy.person_text(value, tail)
-                if replaced is not None:
-                    out[key] = replaced
-            elif kind == _IP and isinstance(value, str):
-                self._hit(key)
-                replaced = self.policy.ip(value)
-                if replaced is not None:
-                    out[key] = replaced
-            elif kind == _AGENT and isinstance(value, str):
-                self._hit(key)
-                replaced = self.policy.agent(value)
-                if replaced is not None:
-                    out[key] = replaced
-            elif launch and isinstance(value, str) and self._launch(key, value, out):
-                continue
-            elif isinstance(value, str):
-                out[key] = self._string(value)
-            elif isinstance(value, dict | list):
-                out[key] = self._value(value, key, kind == _LAUNCH)
+            elif not isinstance(value, str) or (kind == _TEXT and not (person and value)):
+                out[key] = self._value(value, key, False)
             else:
-                out[key] = value
+                self._hit(f"Person.{key}" if kind == _TEXT else key)
+                if kind == _TEXT:
+                    replaced = self.policy.person_text(value, tail)
+                elif kind == _IP:
+                    replaced = self.policy.ip(value)
+                else:
+                    replaced = self.policy.agent(value)
+                if replaced is not None:
+                    out[key] = replaced
         return out
 
     def _launch(self, key: str, value: str, out: dict[str, Any]) -> bool:
