@@ -28,9 +28,11 @@ def test_validate_learn_samples_lenient_is_accepted_with_warnings() -> None:
     result = run("validate", str(LEARN))
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if not line.startswith("  ")]
-    assert len(lines) == 1
-    assert "0 rejected" in lines[0]
+    # a directory is reported file by file, so that every problem names its file
+    assert [line.split(": ")[0] for line in lines] == [str(p) for p in sorted(LEARN.glob("*.json"))]
+    assert all("0 rejected" in line for line in lines)
     assert "warning: data[0].id: event id is a bare UUID" in result.stdout
+    assert "warning ×2: data[*].id: event id is a bare UUID" in result.stdout
 
 
 def test_validate_strict_json_reports_every_problem_with_its_path(tmp_path: Path) -> None:
@@ -40,7 +42,7 @@ def test_validate_strict_json_reports_every_problem_with_its_path(tmp_path: Path
     assert result.returncode == 1
     reports = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["path"] for r in reports] == [str(bad), str(good)]
-    assert set(reports[0]) == {"path", "events", "accepted", "rejected", "errors", "warnings"}
+    assert set(reports[0]) >= {"path", "events", "accepted", "rejected", "errors", "warnings", "unreadable"}
     assert (reports[0]["events"], reports[0]["rejected"]) == (1, 1)
     assert reports[0]["errors"][0]["event"] == 0
     assert "actor" in reports[0]["errors"][0]["message"]
@@ -92,3 +94,52 @@ def test_inspect_sample_shipped_with_the_package() -> None:
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) >= 5
     assert {r["type"] for r in records} >= {"SessionEvent", "GradeEvent"}
+
+
+def test_validate_dir_reports_each_problem_with_its_file(tmp_path: Path) -> None:
+    bad = SPEC / "v1p2" / "commonErrorFixtures"
+    for name in ("caliperEvent-NoActor.json", "caliperEvent-NoId.json"):
+        (tmp_path / name).write_bytes((bad / name).read_bytes())
+    result = run("validate", "--strict", "--format", "json", str(tmp_path))
+    reports = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(r["path"]).name for r in reports] == ["caliperEvent-NoActor.json", "caliperEvent-NoId.json"]
+    assert all(r["errors"] and r["errors"][0]["event"] == 0 for r in reports)
+    text = run("validate", "--strict", str(tmp_path)).stdout
+    assert f"{tmp_path / 'caliperEvent-NoId.json'}: 1 events, 0 accepted, 1 rejected" in text
+
+
+def test_empty_and_unreadable_files_are_unreadable_inputs_not_events(tmp_path: Path) -> None:
+    (tmp_path / "empty.json").write_bytes(b"")
+    (tmp_path / "notjson.json").write_bytes(b"this is not json\n")
+    for name in ("empty.json", "notjson.json"):
+        result = run("validate", "--format", "json", str(tmp_path / name))
+        (report,) = [json.loads(line) for line in result.stdout.splitlines()]
+        assert (report["events"], report["unreadable"]) == (0, 1)
+        assert result.returncode == 1
+    assert "0 events, 0 accepted, 0 rejected, 0 warnings; 1 unreadable" in run("validate", str(tmp_path / "empty.json")).stdout
+
+
+def test_an_entity_document_is_named_in_both_modes_and_strict_accepts_no_more() -> None:
+    path = str(SPEC / "v1p1" / "caliperEntityAgent.json")
+    for mode in ((), ("--strict",)):
+        result = run("validate", *mode, path)
+        assert "an Agent entity, not an event" in result.stdout
+        assert "0 events, 0 accepted" in result.stdout
+    wrong = str(SPEC / "v1p2" / "commonErrorFixtures" / "caliperEntityMembership-MalformedMemberWrongEntityType.json")
+    assert run("validate", "--strict", wrong).returncode == 1
+    config = run("validate", "--strict", str(SPEC / "v1p2" / "caliperEndpointConfigPayload.json"))
+    assert config.returncode == 0, config.stdout
+    assert "an endpoint configuration payload" in config.stdout
+
+
+def test_lenient_warnings_are_counted_by_kind_unless_all(tmp_path: Path) -> None:
+    doc = json.loads((LEARN / "assessment-events-2.json").read_bytes())
+    doc["data"] = doc["data"] * 50
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps(doc))
+    grouped = run("validate", str(path))
+    assert grouped.returncode == 0
+    assert "  warning ×100: data[*].id: event id is a bare UUID, not a urn:uuid: URN" in grouped.stdout
+    every = run("validate", "--all", str(path))
+    assert every.stdout.count("event id is a bare UUID") == 100
+    assert len(grouped.stdout.splitlines()) < len(every.stdout.splitlines()) / 20

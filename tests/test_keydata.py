@@ -7,7 +7,7 @@ from caliper_stream.keydata import FIELDS
 from caliper_stream.read import read_bytes, read_path
 from refdata import LEARN, seed_payloads
 
-DOCUMENTED_FIELDS = ["event_key", "event_id", "version", "type", "action", "event_time", "send_time", "sensor", "site", "actor_id", "user_uuid", "user_pk", "user_external_id", "course_number", "course_pk", "roles", "object_id", "object_type", "gradable_item_pk", "assessment_pk", "question_pk", "attempt_pk", "score", "max_score", "grade_action", "question_type", "session_id", "started_at", "ended_at", "duration"]
+DOCUMENTED_FIELDS = ["event_key", "event_id", "version", "type", "action", "event_time", "send_time", "sensor", "site", "actor_id", "user_uuid", "user_pk", "user_external_id", "course_number", "course_pk", "roles", "object_id", "object_type", "gradable_item_pk", "assessment_pk", "question_pk", "attempt_pk", "score", "max_score", "grade_action", "question_type", "session_id", "started_at", "ended_at", "duration", "original_type"]
 
 
 def records(path_or_bytes):  # type: ignore[no-untyped-def]
@@ -29,7 +29,7 @@ def test_seed_outcome_events() -> None:
     assert {first.user_pk, second.user_pk} == {"_8510_1"}
     assert {first.user_external_id, second.user_external_id} == {"123-456-789-123"}
     assert first.version == "1.0"
-    assert first.type == "OutcomeEvent"
+    assert (first.type, first.original_type) == ("GradeEvent", "OutcomeEvent")  # 1.1 renamed it
     assert first.action == "Graded"
     assert first.site == "df1b6234-73e8-45a4-b953-4066760dfbda"
     assert first.sensor == "df1b6234-73e8-45a4-b953-4066760dfbda"

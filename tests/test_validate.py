@@ -64,12 +64,12 @@ def test_a_valid_event_has_no_errors() -> None:
 def test_problems_carry_event_index_and_json_path() -> None:
     bad = copy.deepcopy(fixture("caliperEventAssessmentStarted.json"))
     bad["object"]["maxAttempts"] = "two"
-    bad["object"]["maxScore"] = 25
+    bad["object"]["maxScore"] = "25"
     items = [decode(i) for i in read_bytes(json.dumps(envelope(VIEW, VIEW, VIEW, bad)).encode())]
     problems = validate(items[3], strict=True)
     assert errors(problems) == [
-        "data[3].object.maxAttempts: expected integer, got string",
-        "data[3].object.maxScore: expected decimal (written with a fraction, e.g. 25.0), got integer",
+        "data[3].object.maxAttempts: expected non-negative integer, got string",
+        "data[3].object.maxScore: expected decimal number, got string",
     ]
     assert {p.event for p in problems} == {3}
     # lenient: the same findings are tolerated deviations
@@ -181,16 +181,49 @@ def test_envelope_rules_in_strict_mode() -> None:
     ]
 
 
-def test_entity_documents_are_checked_in_strict_mode_and_rejected_in_lenient() -> None:
+def test_entity_documents_are_named_and_checked_as_entities_in_both_modes() -> None:
     (person,) = events(SPEC / "v1p2" / "caliperEntityPerson.json")
-    assert person.rejection is not None
-    assert errors(validate(person, strict=True)) == []
-    assert errors(validate(person)) == ["not a Caliper event: missing actor, action, object"]
+    assert person.rejection is not None  # the store keeps events only
+    for strict in (False, True):
+        assert errors(validate(person, strict=strict)) == []
+        assert "a Person entity, not an event" in warnings(validate(person, strict=strict))
+    (agent,) = events(SPEC / "v1p1" / "caliperEntityAgent.json")
+    assert "an Agent entity, not an event" in warnings(validate(agent))
     score = fixture("caliperEntityScore.json")
     score["maxScore"] = "fifteen"
-    assert errors(validate(one(score), strict=True)) == ["maxScore: expected decimal, got string"]
-    # a document of an unknown type is not accepted as an entity either
-    assert errors(validate(one({**score, "type": "Gizmo"}), strict=True)) == ["type: unknown entity type 'Gizmo'"]
+    assert errors(validate(one(score), strict=True)) == ["maxScore: expected decimal number, got string"]
+    # a document of an unknown type is neither an entity nor an event: rejected in both modes
+    gizmo = one({**score, "type": "Gizmo"})
+    assert "type: unknown entity type 'Gizmo'" in errors(validate(gizmo, strict=True))
+    assert errors(validate(gizmo)) == ["not a Caliper event: missing actor, action, object"]
+
+
+def test_strict_never_accepts_what_lenient_rejects() -> None:
+    from caliper_stream.validate import validate_items
+
+    for folder in ("v1p1", "v1p2", "v1p2/commonErrorFixtures"):
+        for path in sorted((SPEC / folder).glob("*.json")):
+            lenient = validate_items(read_path(path))
+            strict = validate_items(read_path(path), strict=True)
+            assert strict.accepted <= lenient.accepted, path
+            assert strict.documents - strict.invalid_documents <= lenient.documents - lenient.invalid_documents, path
+
+
+def test_the_endpoint_configuration_is_validated_as_a_configuration() -> None:
+    config = json.loads((SPEC / "v1p2" / "caliperEndpointConfigPayload.json").read_text())
+    (event,) = [decode(i) for i in read_bytes(json.dumps(config).encode())]
+    assert errors(validate(event, strict=True)) == []
+    assert "an endpoint configuration payload, not an event" in warnings(validate(event, strict=True))
+    camel = {"caliperSupportedVersions": ["http://purl.imsglobal.org/ctx/caliper/v1p2"], "caliperMaximumPayloadSize": 512}
+    (event,) = [decode(i) for i in read_bytes(json.dumps(camel).encode())]
+    assert errors(validate(event, strict=True)) == []
+    bad = {**config, "caliper_supported_versions": ["http://example.edu/v9"], "caliper_maximum_payload_size": "big", "x": 1}
+    (event,) = [decode(i) for i in read_bytes(json.dumps(bad).encode())]
+    assert errors(validate(event, strict=True)) == [
+        "caliper_maximum_payload_size: expected a positive whole number of kilobytes, got 'big'",
+        "caliper_supported_versions[0]: not a Caliper context IRI: 'http://example.edu/v9'",
+        "x: not a property of an endpoint configuration",
+    ]
 
 
 def test_unreadable_input_is_its_rejection() -> None:
@@ -251,7 +284,7 @@ def test_learn_deviations_are_warnings_with_paths() -> None:
     assert "object.index: not a Caliper property of Chapter; custom properties belong in extensions" in warnings(view)
     (grade,) = learn("grade-events.json")
     assert "sensor: sensor is a bare UUID (SHOULD be an IRI)" in warnings(grade)
-    assert "data[0].generated.maxScore: expected decimal (written with a fraction, e.g. 0.0), got integer" in warnings(grade)
+    assert not [w for w in warnings(grade) if "maxScore" in w or "scoreGiven" in w]  # integers are numbers
     content = learn("content-events.json")
     for i, problems in enumerate(content):
         assert f"data[{i}]: repaired: raw control characters inside strings" in warnings(problems)
@@ -318,3 +351,50 @@ def test_validate_items_reports_counts_per_input() -> None:
     assert bad.rejected == bad.events
     assert bad.errors >= bad.events
     assert msgspec.json.decode(msgspec.json.encode(bad))["rejected"] == bad.rejected
+
+
+# -- numbers as the spec's JSON Schemas type them -------------------------------------------------
+
+SCHEMAS = SPEC / "json_schema"
+_XSD_KIND = {"decimal": "decimal", "integer": "integer", "long": "integer", "nonNegativeInteger": "count"}
+
+
+def _number_properties() -> list[tuple[str, str, str, str]]:
+    """(schema folder, entity type, property, XSD type) of every ``"type": "number"`` property."""
+    found = []
+    for folder in ("schema_1_1", "schema_1_2"):
+        for path in sorted((SCHEMAS / folder).glob("*.json")):
+            schema = json.loads(path.read_text())
+            for name, prop in schema.get("properties", {}).items():
+                if prop.get("type") == "number":
+                    found.append((folder, schema["title"], name, prop["definedBy"].rsplit("#", 1)[1]))
+    return found
+
+
+def test_every_number_typed_schema_property_has_its_xsd_kind() -> None:
+    from caliper_stream.validate import rules
+
+    found = _number_properties()
+    assert len(found) > 100
+    xsd_of = {name: xsd for _, _, name, xsd in found if name != "metric"}  # 1.1 types the Metric term as a number
+    checked = set()
+    for owner, table in rules.PROPERTIES.items():
+        for name, kind in table.items():
+            if name in xsd_of and kind.base != "number":  # "number": 1.0's deprecated Result scores
+                assert kind.base == _XSD_KIND[xsd_of[name]], (owner, name, xsd_of[name], kind.base)
+                checked.add(name)
+    assert checked >= set(xsd_of) - {"normalScore", "penaltyScore", "extraCreditScore", "totalScore", "curvedTotalScore", "curveFactor"}
+
+
+def test_integers_are_decimal_numbers_and_counts_are_whole() -> None:
+    grade = fixture("caliperEventGradeGraded.json")
+    grade["generated"]["maxScore"] = 300
+    grade["generated"]["scoreGiven"] = 10
+    assert errors(validate(one(grade), strict=True)) == []
+    assessment = copy.deepcopy(fixture("caliperEventAssessmentStarted.json"))
+    assessment["object"]["maxAttempts"] = 2.5
+    assessment["object"]["maxSubmits"] = -1
+    assert errors(validate(one(assessment), strict=True)) == [
+        "object.maxAttempts: expected non-negative integer, got number",
+        "object.maxSubmits: expected non-negative integer, got -1",
+    ]

@@ -35,6 +35,7 @@ from typing import Any
 
 import msgspec
 
+from caliper_stream.diagnose import defect, path_at
 from caliper_stream.keydata import KeyData, extract
 from caliper_stream.model.views import SLOT_VIEWS, EventView, view_decoder
 from caliper_stream.problems import Problem, error, join, warning
@@ -94,6 +95,9 @@ class Event:
         self.id: str | None = value if isinstance(value, str) else None
         value = view.event_time
         self.event_time: str | None = canonical_time(value) if isinstance(value, str) else None
+        if value is not None and self.event_time is None:
+            # never a silent NULL: the key data has no time, and the operator is told why
+            warnings.append(warning(join(self.path, "eventTime"), f"eventTime is not a date-time string: {_shown(value)}", self.index))
         self.key = ""
         self._keydata: KeyData | None = None
 
@@ -105,6 +109,13 @@ class Event:
             self._checked = True
             if self.rejection is None:
                 _quick_warnings(self)
+        return self._warnings
+
+    @property
+    def noted(self) -> list[Problem]:
+        """The warnings found so far without looking for more: the reader's repairs and values
+        decoding or key data could not use (an eventTime that is no time, a score beyond float
+        range). The endpoint reports these, since each one means key data left empty."""
         return self._warnings
 
     @property
@@ -137,11 +148,19 @@ def canonical_time(value: str) -> str:
         return value
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        utc = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time, or one that leaves years 1..9999 in UTC
         return value
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}Z"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return "a very large integer"
+    text = repr(value) if isinstance(value, int | float | bool) else f"a JSON {'array' if isinstance(value, list) else 'object'}"
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 def slot_id(value: Any) -> str | None:
@@ -153,7 +172,10 @@ def slot_id(value: Any) -> str | None:
 
 def _detect_version(view: EventView, envelope: Envelope | None, legacy_keys: bool) -> str:
     context = view.context
-    found = VERSION_OF_CONTEXT.get(context) if isinstance(context, str) else version_of_context(context)
+    try:
+        found = VERSION_OF_CONTEXT.get(context) if isinstance(context, str) else version_of_context(context)
+    except RecursionError:  # a @context nested deeper than any real one
+        found = None
     if found:
         return found
     if envelope is not None and isinstance(envelope.data_version, str):
@@ -217,6 +239,12 @@ def _view_slow(data: bytes, path: str, index: int, warnings: list[Problem]) -> E
 
 def decode(item: RawEvent) -> Event:
     """Decode one raw event leniently. Never raises; see ``Event.rejection``."""
+    if item.error is not None and item.raw[:1] != b"{":
+        # the reader already knows this piece is no event (``null``, junk): decoding it again
+        # would only cost time, and a body can hold 100,000 of them
+        event = Event(item, EventView(), "unknown", list(item.warnings))
+        event.rejection = item.error
+        return event
     data = item.text if item.text is not None else item.raw
     warnings = list(item.warnings)
     view = _view(data, item.path, item.index, warnings)
@@ -226,7 +254,7 @@ def decode(item: RawEvent) -> Event:
         view = _view(_legacy(data), item.path, item.index, warnings)
     if view is None:
         event = Event(item, EventView(), "unknown", warnings)
-        event.rejection = item.error or error(item.path, "not a Caliper event: not a JSON object", item.index)
+        event.rejection = item.error or unreadable(data, item.path, item.index)
         return event
     event = Event(item, view, _detect_version(view, item.envelope, legacy), warnings)
     if item.error is not None:
@@ -244,6 +272,40 @@ def decode(item: RawEvent) -> Event:
     return event
 
 
+_BYTE = re.compile(r"\(byte (\d+)\)")
+
+
+def _at(prefix: str, path: str) -> str:
+    if not path:
+        return prefix
+    if not prefix or path.startswith("["):
+        return prefix + path
+    return f"{prefix}.{path}"
+
+
+def unreadable(data: bytes, path: str, index: int | None = None) -> Problem:
+    """Why `data` (the piece at `path`) is not a Caliper event, as precisely as can be said:
+    the defective value and its JSON path rather than "not a JSON object"."""
+    try:
+        value = _any_decoder.decode(data)
+    except RecursionError:
+        return error(path, "JSON is nested too deeply", index)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        message = str(exc)
+    else:
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+        what = "a JSON object" if isinstance(value, dict) else kind
+        return error(path, f"not a Caliper event: expected a JSON object, got {what}", index)
+    found = defect(data)
+    if found is not None:
+        return error(_at(path, found[0]), found[1], index)
+    m = _BYTE.search(message)
+    where = _at(path, path_at(data, int(m.group(1)))) if m else path
+    if message == "Input data was truncated":
+        message = "JSON ends inside a value"
+    return error(where, f"not readable as JSON: {message}", index)
+
+
 def _quick_warnings(event: Event) -> None:
     """The deviations visible from the view alone (the full set comes from `validate`)."""
     path, index, add = event.path, event.index, event._warnings.append
@@ -252,8 +314,10 @@ def _quick_warnings(event: Event) -> None:
             add(warning(join(path, "id"), "event id missing (required since Caliper 1.1)", index))
     elif _UUID.match(event.id):
         add(warning(join(path, "id"), "event id is a bare UUID, not a urn:uuid: URN", index))
-    if event.event_time is None:
+    if event.view.event_time is None:
         add(warning(join(path, "eventTime"), "eventTime missing", index))
+    elif event.event_time is None:
+        pass  # not a string: reported when decoded
     elif not _CANONICAL_TIME.match(event.event_time):
         add(warning(join(path, "eventTime"), f"eventTime is not an ISO 8601 date-time: {event.event_time!r}", index))
     elif event.event_time != event.view.event_time:
@@ -291,6 +355,6 @@ def event_key(event: Event) -> str:
     )
     try:
         packed = _encode_identity(identity)
-    except (OverflowError, TypeError):
+    except (OverflowError, TypeError):  # an integer beyond 64 bits (a score of 401 digits)
         packed = repr(identity).encode()
     return _blake2b(packed, digest_size=16).hexdigest()

@@ -55,6 +55,8 @@ class Batch(msgspec.Struct):
     dead_letters: list[DeadLetter] = msgspec.field(default_factory=list)
     #: how many events the reader had to repair (control characters, U+00A0) to decode
     repaired: int = 0
+    #: what was tolerated in accepted events (repairs, values left out of key data)
+    warnings: list[Problem] = msgspec.field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.rows) + len(self.dead_letters)
@@ -100,4 +102,6 @@ def prepare(
             batch.dead_letters.append(DeadLetter(event.raw, errors, source, received_at))
         else:
             batch.rows.append(Row(event.key, event.raw, event.keydata(), source, received_at))
+            if event.noted:
+                batch.warnings += event.noted
     return batch

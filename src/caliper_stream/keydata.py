@@ -33,13 +33,15 @@ started_at, …       the Attempt, Response or Session times: generated first, t
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from caliper_stream.model.views import EventView, Org
-from caliper_stream.vocab import TERMS, term
+from caliper_stream.problems import join, warning
+from caliper_stream.vocab import RENAMED_TYPES, TERMS, term
 
 if TYPE_CHECKING:
     from caliper_stream.event import Event
@@ -78,9 +80,12 @@ class KeyData(msgspec.Struct, omit_defaults=False):
     started_at: str | None = None
     ended_at: str | None = None
     duration: str | None = None
+    #: the type as sent when `type` is its canonical successor (1.0's OutcomeEvent → GradeEvent)
+    original_type: str | None = None
 
 
 FIELDS: tuple[str, ...] = KeyData.__struct_fields__
+_NO_SCORES = (None, None, None, None)
 
 _SITE = re.compile(r"/sites/([^/]+)/")
 _USER = re.compile(r"/users/([^/?#]+)$")
@@ -112,15 +117,34 @@ def _str(value: Any) -> str | None:
 
 
 def _num(value: Any) -> float | None:
+    """A finite float, or None: an integer beyond float range (401 digits) or a string such as
+    ``"1e400"`` or ``"NaN"`` is no usable score (`extract` says so in a warning)."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, float):
+        return value  # msgspec refuses JSON numbers beyond float range, so this one is finite
+    if isinstance(value, int | str):
         try:
-            return float(value)
-        except ValueError:
+            found = float(value)
+        except (ValueError, OverflowError):
             return None
+        return found if math.isfinite(found) else None
+    return None
+
+
+def _unusable(values: tuple[Any, ...]) -> Any:
+    """The first number among `values` that `_num` cannot use (None when there is none)."""
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            continue
+        try:
+            found = float(value)
+        except OverflowError:
+            return value
+        except ValueError:
+            continue
+        if not math.isfinite(found):
+            return value
     return None
 
 
@@ -241,12 +265,21 @@ def extract(event: Event) -> KeyData:
 
     score = max_score = started = ended = duration = grade_action = question_type = None
     if gen is not None:
-        for value in (gen.score_given, gen.normal_score, gen.result_score, gen.total_score):
+        scores = (gen.score_given, gen.normal_score, gen.result_score, gen.total_score)
+        for value in scores:
             if value is not None:
                 score = _num(value)
                 if score is not None:
                     break
         max_score = _num(gen.max_score) or _num(gen.max_result_score)
+        given = gen.max_score
+        if (score is None and scores != _NO_SCORES) or (max_score is None and given is not None and given != 0):
+            bad = _unusable((*scores, gen.max_score, gen.max_result_score))
+            if bad is not None:
+                shown = "an integer of more than 308 digits" if isinstance(bad, int) else repr(bad[:40])
+                event._warnings.append(
+                    warning(join(event.path, "generated"), f"score not usable as a number ({shown}): left out of key data", event.index)
+                )
         started, ended, duration = gen.started_at_time, gen.ended_at_time, gen.duration
         ext = gen.extensions
         if ext is not None:
@@ -285,12 +318,14 @@ def extract(event: Event) -> KeyData:
     user = _USER.search(subject_id) if subject_id else None
     env = event.envelope
     send_time, sensor = (_str(env.send_time), _str(env.sensor)) if env is not None else (None, None)
+    sent_type = event.type or None
+    canonical = RENAMED_TYPES.get(sent_type, sent_type) if sent_type else None
     # positional, in the order of KeyData's fields
     return KeyData(
         event.key,
         event.id,
         event.version,
-        event.type or None,
+        canonical,
         event.action or None,
         event.event_time,
         send_time,
@@ -317,6 +352,7 @@ def extract(event: Event) -> KeyData:
         None if started is None else _str(started),
         None if ended is None else _str(ended),
         None if duration is None else _str(duration),
+        sent_type if canonical != sent_type else None,
     )
 
 

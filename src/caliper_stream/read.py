@@ -17,6 +17,13 @@ the caller can keep it as a dead letter.
 
 Memory: small inputs are read whole; larger streams are split on the fly (JSON Lines by line,
 anything else by a structural scanner), so a multi-GB dump needs memory for one event at a time.
+Input over `DENSE_CHECK_BYTES` with more than `DENSE_PIECES` separators (``[{},{},…]``, a gzip bomb of tiny items)
+is split by the scanner too, which yields one piece at a time, so that a caller can stop at a
+number of items (``max_items``: `TooManyItems`) before paying memory for all of them.
+
+Malformed JSON inside one event (``NaN``, a lone surrogate, ``01``, invalid UTF-8) does not make
+its envelope unreadable: the scanner still finds the event boundaries, and only the broken piece
+comes out with ``error`` set (see `caliper_stream.diagnose` for the reason and its path).
 """
 
 from __future__ import annotations
@@ -37,8 +44,18 @@ from caliper_stream.problems import Problem, error, join, warning
 WHOLE_INPUT_LIMIT = 64 * 1024 * 1024
 #: One event (or one JSON Lines line) larger than this is refused rather than buffered.
 MAX_EVENT_BYTES = 16 * 1024 * 1024
-#: How much of an oversized or unreadable piece is kept for the dead letter.
+#: How much of a piece too large to buffer (streamed input only) is kept for the dead letter.
 KEEP_HEAD_BYTES = 64 * 1024
+#: Inputs with more commas than this are split by the scanner, piece by piece: the msgspec split
+#: would first build one object per item (56 bytes for a 2-byte ``0,``).
+DENSE_PIECES = 200_000
+#: Inputs up to this size are not counted (counting costs ~1.3 ms per MB): at most 2 M items,
+#: whose split is then ~110 MB for an instant before `max_items` refuses them.
+DENSE_CHECK_BYTES = 4 * 1024 * 1024
+
+
+class TooManyItems(Exception):
+    """The input holds more pieces (events, dead letters) than the caller's ``max_items``."""
 
 _CHUNK = 1024 * 1024
 _WS = b" \t\r\n"
@@ -172,14 +189,22 @@ def _data_paths(count: int) -> list[str]:
 class _Reader:
     """Splits documents into events, numbering events and envelopes across the whole input."""
 
-    def __init__(self, source: str | None) -> None:
+    def __init__(self, source: str | None, max_items: int | None = None, streamed: bool = False) -> None:
         self.source = source
         self.events = 0
         self.envelopes = 0
         #: set while splitting input that msgspec refused: events are checked for repairs
         self.repairing = False
+        self.max_items = max_items
+        #: the input is a stream: a piece too large to buffer is cut to its head
+        self.streamed = streamed
+
+    def _count(self, more: int = 1) -> None:
+        if self.max_items is not None and self.events + more > self.max_items:
+            raise TooManyItems(f"more than {self.max_items} events and unreadable pieces in one input")
 
     def _event(self, path: str, raw: bytes, **kw: Any) -> RawEvent:
+        self._count()
         ev = RawEvent(index=self.events, path=path, raw=raw, source=self.source, **kw)
         self.events += 1
         if self.repairing:
@@ -189,24 +214,43 @@ class _Reader:
                 ev.warnings = tuple(warning(path, f"repaired: {n}", ev.index) for n in notes)
         return ev
 
-    def failure(self, path: str, raw: bytes, message: str, line: int | None = None) -> RawEvent:
-        head = raw[:KEEP_HEAD_BYTES]
-        ev = self._event(path, head, line=line)
+    def failure(
+        self, path: str, raw: bytes, message: str, line: int | None = None, envelope: Envelope | None = None
+    ) -> RawEvent:
+        """An unreadable piece, kept whole (every byte of it goes to the dead letter)."""
+        was, self.repairing = self.repairing, False
+        try:
+            ev = self._event(path, raw, line=line, envelope=envelope)
+        finally:
+            self.repairing = was
         ev.error = error(path, message, ev.index)
         return ev
 
-    def document(self, data: bytes, line: int | None = None, prefix: str = "") -> Iterator[RawEvent]:
-        """Yield the events of one complete JSON document."""
+    def document(
+        self, data: bytes, line: int | None = None, prefix: str = "", depth: int = 0
+    ) -> Iterator[RawEvent]:
+        """Yield the events of one complete JSON document (`depth`: how many scanners already
+        split around it; an array item is scanned again at most once, for Open edX's arrays
+        of envelopes)."""
+        scan = data[:1] in (b"{", b"[") and depth < 2
+        if scan and len(data) > DENSE_CHECK_BYTES and data.count(b",") > DENSE_PIECES:
+            yield from self._split_repaired(data, line, prefix, [], depth)
+            return
         top, problem = _decode(_split_any, data)
         if problem is None:
             yield from self._split(top, data, line, prefix, None)
             return
-        fixed, notes = repair(data)
+        fixed, notes = repair(data) if depth < 2 else (data, [])
         if notes:
             top, again = _decode(_split_any, fixed)
             if again is None:
-                yield from self._split(top, data, line, prefix, notes)
+                yield from self._split(top, data, line, prefix, notes, depth)
                 return
+        if scan and problem != "JSON is nested too deeply":
+            # malformed somewhere: the scanner still finds the pieces, and only the broken ones
+            # become failures (decoding them names the defect and its path)
+            yield from self._split_repaired(data, line, prefix, [], depth)
+            return
         if problem.startswith("Expected `"):
             problem = "not a Caliper payload: expected a JSON object or array"
         yield self.failure(prefix, data, f"not readable as JSON: {problem}", line)
@@ -218,17 +262,19 @@ class _Reader:
         line: int | None,
         prefix: str,
         notes: list[str] | None,
+        depth: int = 0,
     ) -> Iterator[RawEvent]:
         if notes:
             # Repaired input: find the original bytes of each piece with the scanner, which
             # tolerates what msgspec refused, and decode each piece from its repaired copy.
-            yield from self._split_repaired(data, line, prefix, notes)
+            yield from self._split_repaired(data, line, prefix, notes, depth)
             return
         if isinstance(top, dict):
             yield from self._object(top, bytes(data).strip(_WS), line, prefix)
             return
         if not top:
             yield self.failure(prefix, data, "empty array: no events", line)
+        self._count(len(top))
         for i, item in enumerate(top):
             raw = bytes(item)
             path = join(prefix, i)
@@ -249,15 +295,18 @@ class _Reader:
         items, problem = _decode(_split_list, members["data"])
         data_path = join(path, "data")
         if problem is not None:
-            yield self.failure(data_path, bytes(members["data"]), f"envelope data must be an array: {problem}", line)
+            yield self.failure(
+                data_path, bytes(members["data"]), f"envelope data must be an array: {problem}", line, envelope
+            )
             return
         if not items:
-            yield self.failure(data_path, raw, "envelope holds no events (empty data array)", line)
+            yield self.failure(data_path, raw, "envelope holds no events (empty data array)", line, envelope)
+        self._count(len(items))
         for i, item in enumerate(items):
             item_raw = bytes(item)
             ev_path = join(data_path, i)
             if item_raw[:1] != b"{":
-                yield self.failure(ev_path, item_raw, "not a Caliper event: expected a JSON object", line)
+                yield self.failure(ev_path, item_raw, "not a Caliper event: expected a JSON object", line, envelope)
                 continue
             yield self._event(ev_path, item_raw, envelope=envelope, line=line)
 
@@ -266,7 +315,8 @@ class _Reader:
         envelope = Envelope(split.sensor, split.send_time, split.data_version, None, self.envelopes)
         self.envelopes += 1
         if not split.data:
-            yield self.failure("data", raw, "envelope holds no events (empty data array)")
+            yield self.failure("data", raw, "envelope holds no events (empty data array)", envelope=envelope)
+        self._count(len(split.data))
         index = self.events
         source = self.source
         paths = _data_paths(len(split.data))
@@ -274,7 +324,7 @@ class _Reader:
             item_raw = bytes(item)
             if item_raw[:1] != b"{":
                 self.events = index
-                yield self.failure(paths[i], item_raw, "not a Caliper event: expected a JSON object")
+                yield self.failure(paths[i], item_raw, "not a Caliper event: expected a JSON object", envelope=envelope)
                 index = self.events
                 continue
             yield RawEvent(index, paths[i], item_raw, envelope, source)
@@ -295,9 +345,9 @@ class _Reader:
         return env
 
     def _split_repaired(
-        self, data: bytes, line: int | None, prefix: str, notes: list[str]
+        self, data: bytes, line: int | None, prefix: str, notes: list[str], depth: int = 0
     ) -> Iterator[RawEvent]:
-        scanner = _Scanner(self, prefix, line)
+        scanner = _Scanner(self, prefix, line, depth + 1)
         was, self.repairing = self.repairing, True
         try:
             yield from scanner.feed(data, final=True)
@@ -320,16 +370,21 @@ class _Scanner:
     """Splits concatenated JSON documents into events without holding more than one event.
 
     It visits only structural characters (a string is skipped whole by one regex match), so it
-    is slower than msgspec; it serves inputs too big to hold and inputs msgspec refused. A
-    top-level array yields its elements (each read again as a document: it may be an envelope);
-    a top-level object is a bare event unless it has a ``data`` array, whose elements are then
-    yielded one by one with the envelope built from the members seen before ``data``.
+    is slower than msgspec; it serves inputs too big to hold, inputs msgspec refused and inputs
+    of very many tiny pieces. A top-level array yields its elements (each read again as a
+    document: it may be an envelope); a top-level object is a bare event unless it has a
+    ``data`` array, whose elements are then yielded one by one with the envelope built from the
+    members seen before ``data``. Bytes between pieces that are not whitespace (a scalar item
+    such as ``null``, junk between documents) come out as failures, so none is dropped.
     """
 
-    def __init__(self, reader: _Reader, prefix: str, line: int | None) -> None:
+    def __init__(self, reader: _Reader, prefix: str, line: int | None, depth: int = 1) -> None:
         self.reader = reader
+        self.depth = depth  # scanners around this one, itself included
         self.prefix = prefix
         self.line = line
+        #: only streamed input cuts pieces to their head; in memory a piece is kept whole
+        self.max_piece = MAX_EVENT_BYTES if reader.streamed else None
         self.buf = b""
         self.base = 0  # stream offset of buf[0]
         self.pos = 0  # next index of buf to scan
@@ -346,6 +401,9 @@ class _Scanner:
         self.header: dict[str, Any] = {}
         self.envelope: Envelope | None = None
         self.count = 0  # pieces in the current container
+        #: stream offset after the last separator at a piece level (top level, array items,
+        #: envelope data): bytes from here to the next piece are not part of any piece
+        self.gap: int | None = 0
 
     def feed(self, chunk: bytes, final: bool = False) -> Iterator[RawEvent]:
         self.buf += chunk
@@ -366,7 +424,7 @@ class _Scanner:
                 break
             tok = m.group()
             if tok == b'"' and not final:
-                if len(buf) - m.start() <= MAX_EVENT_BYTES:
+                if self.max_piece is None or len(buf) - m.start() <= self.max_piece:
                     pos = m.start()  # an unterminated string: wait for more bytes
                     break
                 self.in_string, pos = True, m.end()
@@ -376,10 +434,17 @@ class _Scanner:
             pos = m.end()
             yield from self._token(tok, m.start() + self.base, m.end() + self.base)
         self.pos = pos
+        if final and not (self.stack or self.in_string):
+            yield from self._gap(self.base + len(self.buf))
         self._trim()
         if final and (self.stack or self.in_string):
+            start = (self.piece - self.base) if self.piece is not None else 0
             yield self.reader.failure(
-                self._doc_prefix(), self.buf[:KEEP_HEAD_BYTES], "truncated JSON: input ended inside a value", self.line
+                self.piece_path if self.piece is not None else self._doc_prefix(),
+                self.buf[start:] if self.max_piece is None else self.buf[start : start + KEEP_HEAD_BYTES],
+                "not readable as JSON: truncated: input ended inside a value",
+                self.line,
+                self.envelope if self.in_data else None,
             )
             self.stack.clear()
 
@@ -387,9 +452,14 @@ class _Scanner:
         """Forget scanned bytes no piece needs; keep only the head of an oversized piece."""
         if self.piece is None:
             cut = self.pos
+            if self.gap is not None and self.gap - self.base < cut:
+                if self.max_piece is not None and self.pos - (self.gap - self.base) > self.max_piece:
+                    self.gap = None  # junk longer than any piece, streamed: not held
+                else:
+                    cut = max(0, self.gap - self.base)
         else:
             start = self.piece - self.base
-            if len(self.buf) - start > MAX_EVENT_BYTES:
+            if self.max_piece is not None and len(self.buf) - start > self.max_piece:
                 self.oversized = True
             if self.oversized:
                 head = self.buf[start : start + KEEP_HEAD_BYTES]
@@ -419,10 +489,45 @@ class _Scanner:
         self.piece = None
         return (raw[:KEEP_HEAD_BYTES], True) if self.oversized else (raw, False)
 
+    def _level(self) -> bool:
+        """Whether the scanner stands where pieces are: top level, array items, envelope data."""
+        depth = len(self.stack)
+        return depth == 0 or (depth == 1 and self.stack[0] == b"[") or (depth == 2 and self.in_data)
+
+    def _gap_path(self) -> str:
+        depth = len(self.stack)
+        if depth == 0:
+            return self._doc_prefix()
+        if depth == 1:
+            return join(self._doc_prefix(), self.count)
+        return join(join(self._doc_prefix(), "data"), self.count)
+
+    def _gap(self, end: int, extra: bytes = b"") -> Iterator[RawEvent]:
+        """Bytes between the last separator and stream offset `end` that belong to no piece
+        (plus `extra`, a string item) become one failure."""
+        if self.gap is None:
+            return
+        junk = self.buf[max(0, self.gap - self.base) : end - self.base].strip(_WS) + extra
+        self.gap = None
+        if not junk.replace(_NBSP, b"").strip(_WS):  # Learn indents with U+00A0 too
+            return
+        path = self._gap_path()
+        if len(self.stack) == 0:
+            message = "not a Caliper payload: a JSON value that is not an object or array"
+            if not _is_document(junk):
+                message = "not readable as JSON: bytes outside any JSON document"
+        else:
+            self.count += 1
+            message = "not a Caliper event: expected a JSON object"
+        yield self.reader.failure(path, junk, message, self.line, self.envelope if self.in_data else None)
+
     def _token(self, tok: bytes, start: int, end: int) -> Iterator[RawEvent]:
         depth = len(self.stack)
         c = tok[:1]
+        level = self._level()
         if c in b"[{" and len(c) == 1:
+            if level:
+                yield from self._gap(start)
             if depth == 0:
                 self.docs += 1
                 self.header, self.envelope, self.count, self.in_data = {}, None, 0, False
@@ -441,11 +546,17 @@ class _Scanner:
                 self.data_next = False
             self.stack.append(c)
             self.expect_key = c == b"{"
+            if c == b"[" and self._level():
+                self.gap = end
             return
         if c in b"]}" and len(c) == 1:
             if not self.stack:
+                yield from self._gap(start)
                 yield self.reader.failure(self._doc_prefix(), tok, "not JSON: unbalanced bracket", self.line)
+                self.gap = end
                 return
+            if level and depth > 0:
+                yield from self._gap(start)
             self.stack.pop()
             depth = len(self.stack)
             if self.piece is not None and (
@@ -454,25 +565,36 @@ class _Scanner:
                 path = self.piece_path
                 raw, oversized = self._take(end)
                 if oversized:
-                    yield self.reader.failure(path, raw, f"event larger than {MAX_EVENT_BYTES} bytes", self.line)
+                    yield self.reader.failure(
+                        path, raw, f"event larger than {MAX_EVENT_BYTES} bytes: only its first {len(raw)} bytes are kept",
+                        self.line, self.envelope if depth == 2 else None,
+                    )
                 elif depth == 2:
                     yield self.reader._event(path, raw, envelope=self.envelope, line=self.line)
                 elif depth == 1:
-                    yield from self.reader.document(raw, self.line, path)
+                    yield from self.reader.document(raw, self.line, path, self.depth)
                 else:
                     yield from self.reader._piece(raw, self.line, path)
             if depth == 1 and self.in_data:
                 self.in_data = False
                 if self.count == 0:
-                    yield self.reader.failure(join(self._doc_prefix(), "data"), b"", "envelope holds no events (empty data array)", self.line)
+                    yield self.reader.failure(
+                        join(self._doc_prefix(), "data"), b"", "envelope holds no events (empty data array)",
+                        self.line, self.envelope,
+                    )
             if depth == 0 and c == b"]" and self.count == 0:
                 yield self.reader.failure(self._doc_prefix(), b"[]", "empty array: no events", self.line)
+            if depth == 0:
+                self.gap = end
             return
         if c == b":":
             self.expect_key = False
             self.data_next = depth == 1 and self.stack[0] == b"{" and self.key == b"data"
             return
         if c == b",":
+            if level and depth > 0:
+                yield from self._gap(start)
+                self.gap = end
             self.expect_key = bool(self.stack) and self.stack[-1] == b"{"
             return
         # a string
@@ -481,8 +603,18 @@ class _Scanner:
                 self.key = tok[1:-1]
             elif self.key is not None and self.piece is not None:
                 self.header[self.key.decode("utf-8", "replace")] = _decode(_any, repair(tok)[0])[0]
-        elif depth == 0:
-            yield self.reader.failure(self._doc_prefix(), tok[:KEEP_HEAD_BYTES], "not a Caliper payload: a bare JSON string", self.line)
+        elif level:
+            # a string where a piece belongs: not an event, kept with any junk before it
+            if depth == 0:
+                yield from self._gap(start)
+                self.gap = end
+                yield self.reader.failure(
+                    self._doc_prefix(), tok, "not a Caliper payload: a bare JSON string", self.line
+                )
+            else:
+                if self.gap is None:
+                    self.gap = start
+                yield from self._gap(end)
 
 
 def _scan_stream(reader: _Reader, chunks: Iterable[bytes]) -> Iterator[RawEvent]:
@@ -502,18 +634,24 @@ def _scan_stream(reader: _Reader, chunks: Iterable[bytes]) -> Iterator[RawEvent]
 # Entry points
 
 
-def read_bytes(data: bytes, source: str | None = None) -> Iterator[RawEvent]:
-    """Yield the events of an input held in memory (an HTTP body, a small file)."""
-    reader = _Reader(source)
+def read_bytes(data: bytes, source: str | None = None, max_items: int | None = None) -> Iterator[RawEvent]:
+    """Yield the events of an input held in memory (an HTTP body, a small file).
+
+    With `max_items`, `TooManyItems` is raised as soon as the input is found to hold more
+    pieces, before memory is spent on the rest."""
+    reader = _Reader(source, max_items)
     data = bytes(data)
     if data[:2] == b"\x1f\x8b":
-        yield from read_stream(io.BytesIO(data), source)
+        yield from read_stream(io.BytesIO(data), source, max_items)
         return
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
     body = data.strip(_WS)
     if not body:
         yield reader.failure("", b"", "empty input: no JSON document")
+        return
+    if body[:1] in (b"{", b"[") and len(body) > DENSE_CHECK_BYTES and body.count(b",") > DENSE_PIECES:
+        yield from reader._split_repaired(body, None, "", [])
         return
     if body[:1] == b"{":
         try:
@@ -527,11 +665,20 @@ def read_bytes(data: bytes, source: str | None = None) -> Iterator[RawEvent]:
     if problem is None:
         yield from reader._split(top, body, None, "", None)
         return
-    lines = body.split(b"\n")
-    if len(lines) > 1 and _is_document(lines[0]):
-        yield from _read_lines(reader, iter(lines))
+    nl = body.find(b"\n")
+    if nl > 0 and _is_document(body[:nl]):
+        yield from _read_lines(reader, _lines(body))
         return
     yield from reader.document(body)
+
+
+def _lines(data: bytes) -> Iterator[bytes]:
+    """The lines of `data`, one at a time (a list of a million tiny lines costs ~50 MB)."""
+    pos = 0
+    while (nl := data.find(b"\n", pos)) >= 0:
+        yield data[pos:nl]
+        pos = nl + 1
+    yield data[pos:]
 
 
 def _is_document(line: bytes) -> bool:
@@ -542,8 +689,11 @@ def _is_document(line: bytes) -> bool:
 def _read_lines(reader: _Reader, lines: Iterator[bytes]) -> Iterator[RawEvent]:
     """JSON Lines: each non-blank line is a document of its own."""
     for number, line in enumerate(lines, start=1):
-        if len(line) > MAX_EVENT_BYTES:
-            yield reader.failure("", line, f"line longer than {MAX_EVENT_BYTES} bytes", number)
+        if reader.streamed and len(line) > MAX_EVENT_BYTES:
+            head = line[:KEEP_HEAD_BYTES]
+            yield reader.failure(
+                "", head, f"line longer than {MAX_EVENT_BYTES} bytes: only its first {len(head)} bytes are kept", number
+            )
             continue
         line = line.strip(_WS)
         if line:
@@ -584,7 +734,7 @@ def _bounded_lines(stream: IO[bytes], first: bytes) -> Iterator[bytes]:
         buf, pos = rest + more, 0
 
 
-def read_stream(stream: IO[bytes], source: str | None = None) -> Iterator[RawEvent]:
+def read_stream(stream: IO[bytes], source: str | None = None, max_items: int | None = None) -> Iterator[RawEvent]:
     """Yield the events of a binary stream (stdin, an open file), gzip or not."""
     magic = stream.read(2)
     if magic == b"\x1f\x8b":
@@ -595,9 +745,9 @@ def read_stream(stream: IO[bytes], source: str | None = None) -> Iterator[RawEve
     except (OSError, EOFError) as exc:
         raise_read_error(source, exc)
     if len(head) <= WHOLE_INPUT_LIMIT:
-        yield from read_bytes(head, source)
+        yield from read_bytes(head, source, max_items)
         return
-    reader = _Reader(source)
+    reader = _Reader(source, max_items, streamed=True)
     if head.startswith(_BOM):
         head = head[len(_BOM) :]
     nl = head.find(b"\n")

@@ -17,7 +17,9 @@ because the same few hundred IRIs repeat in every payload):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Final
 
 BB_TYPE_BASE = "http://caliper.blackboard.com/caliper/v1/"
 BB_CONTEXT = "http://caliper.blackboard.com/ctx/caliper/v1/Context"
@@ -96,3 +98,9 @@ def version_of_context(context: object) -> str | None:
     if isinstance(context, dict):
         return None
     return None
+
+
+#: event types a later Caliper version renamed, to their successor: key data, stats and export
+#: speak of the successor (Caliper 1.1 replaced 1.0's OutcomeEvent by GradeEvent) and keep the
+#: type as sent next to it; the event key and the stored bytes keep what was sent
+RENAMED_TYPES: Final[Mapping[str, str]] = {"OutcomeEvent": "GradeEvent"}

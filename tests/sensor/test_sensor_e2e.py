@@ -212,9 +212,10 @@ def test_the_readme_example_delivers_its_event(server: LocalServer, tmp_path: Pa
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     found = re.search(r"```python\n(.*?)```", readme, re.S)
     assert found is not None, "the README has no Python example"
-    code = found.group(1).replace("https://store.example.edu/caliper", server.url)
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README.md", "exec"), {"api_key": server.key, "print": lambda *a: None})
+    monkeypatch.setenv("CALIPER_STREAM_KEY", server.key)
+    monkeypatch.setenv("CALIPER_STREAM_URL", server.url)
+    exec(compile(found.group(1), "README.md", "exec"), {"print": lambda *a: None})
     with stored(server) as db:
         rows = db.execute("SELECT type, action, user_pk, course_number, source FROM events").fetchall()
     assert rows == [("ViewEvent", "Viewed", "_8510_1", "BIO-101", server.key_name)]

@@ -44,3 +44,26 @@ def test_demo_never_replaces_a_store_it_did_not_make(tmp_path: Path) -> None:
     assert "not a demo store" in result.stderr
     with sqlite3.connect(real) as conn:
         assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("keep",)]
+
+
+def test_demo_on_a_chosen_port_says_it_and_explains_the_duplicates(tmp_path: Path) -> None:
+    import re
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = demo(tmp_path, "--port", str(port), "--temp")
+    assert result.returncode == 0, result.stderr
+    assert f"http://127.0.0.1:{port}/caliper (port {port}" in result.stdout
+    sent = int(re.search(r"([\d,]+) sent, ", result.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
+    distinct = int(re.search(r"what arrived: ([\d,]+) distinct", result.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert sent > distinct
+    assert f"= {sent - distinct:,}: the simulated duplicate deliveries" in result.stdout
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        refused = demo(tmp_path, "--port", str(taken), "--temp")
+    assert refused.returncode == 1
+    assert f"port {taken} on 127.0.0.1 is in use" in refused.stderr

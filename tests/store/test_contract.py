@@ -222,3 +222,13 @@ def test_unreachable_postgres_is_unavailable() -> None:
 def test_unknown_url_is_refused() -> None:
     with pytest.raises(StoreError):
         open_store("mysql://localhost/db")
+
+
+def test_one_key_one_source(store: Store) -> None:
+    store.add_key("learn-prod", "h1")
+    with pytest.raises(StoreError, match="already the active key of 'learn-prod'"):
+        store.add_key("dupname", "h1")
+    assert store.key_names_by_hash() == {"h1": "learn-prod"}
+    store.revoke_key("learn-prod")
+    store.add_key("dupname", "h1")  # once revoked, the key may serve another name
+    assert store.find_key("h1") == "dupname"

@@ -16,6 +16,7 @@ app = typer.Typer(
 def main() -> None:
     """Console-script entry point."""
     from caliper_stream.cli import groups
+    from caliper_stream.cli.common import readable_help
 
     groups.register_all(app)
-    app()
+    readable_help(typer.main.get_command(app))(prog_name="caliper-stream")

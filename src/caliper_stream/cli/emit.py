@@ -40,28 +40,28 @@ def simulate(
     students: Annotated[int, typer.Option(help="Students at the site (each takes 1-4 of the courses).")] = 30,
     days: Annotated[int, typer.Option(help="Length of the term in days.")] = 7,
     seed: Annotated[int, typer.Option(help="Random seed: one seed, one term, byte for byte.")] = 0,
-    start: Annotated[str | None, typer.Option(help="First day of the term (YYYY-MM-DD).")] = None,
-    version: Annotated[str, typer.Option(help="Caliper version Learn sends: 1.1 or 1.0.")] = "1.1",
-    timezone: Annotated[str, typer.Option(help="The site's time zone (activity hours, nightly run).")] = "America/New_York",
+    start: Annotated[str | None, typer.Option(metavar="YYYY-MM-DD", help="First day of the term (YYYY-MM-DD).")] = None,
+    version: Annotated[str, typer.Option(metavar="1.1|1.0", help="Caliper version Learn sends: 1.1 or 1.0.")] = "1.1",
+    timezone: Annotated[str, typer.Option(metavar="ZONE", help="The site's time zone (activity hours, nightly run).")] = "America/New_York",
     out: Annotated[
         Path | None,
-        typer.Option(help="Write JSON Lines envelopes: a FILE (.jsonl, .json, .ndjson, .gz = gzip) or a DIR "
+        typer.Option(metavar="FILE|DIR", help="Write JSON Lines envelopes: a FILE (.jsonl, .json, .ndjson, .gz = gzip) or a DIR "
                      "(events-0001.jsonl, … of 100,000 events each)."),
     ] = None,
-    to: Annotated[str | None, typer.Option(help="Send to this Caliper endpoint through the sensor.")] = None,
-    key: Annotated[str | None, typer.Option(help="API key for --to.")] = None,
-    auth: Annotated[str, typer.Option(help="Authorization header: raw (Learn's) or bearer.")] = "raw",
+    to: Annotated[str | None, typer.Option(metavar="URL", help="Send to this Caliper endpoint through the sensor.")] = None,
+    key: Annotated[str | None, typer.Option(metavar="KEY", help="API key for --to.")] = None,
+    auth: Annotated[str, typer.Option(metavar="raw|bearer", help="Authorization header: raw (Learn's) or bearer.")] = "raw",
     outbox: Annotated[
         Path, typer.Option(help="Sensor outbox file for --to; undelivered events stay there ('caliper-stream outbox').")
     ] = Path("caliper-outbox.db"),
     speed: Annotated[
         float | None,
-        typer.Option(help="--to: replay at SPEED times real time (e.g. 20000: a week in 30 s). "
+        typer.Option(metavar="SPEED", help="--to: replay at SPEED times real time (e.g. 20000: a week in 30 s). "
                      "Default: jump from event to event as fast as the endpoint allows."),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Events per envelope at most (Learn's Event Batch Size).")] = 100,
     max_delay: Annotated[float, typer.Option("--max-delay", help="Seconds an immediate event waits for its batch to fill.")] = 1.0,
-    nightly_at: Annotated[str, typer.Option("--nightly-at", help="Local time of Learn's nightly run.")] = "02:00",
+    nightly_at: Annotated[str, typer.Option("--nightly-at", metavar="HH:MM", help="Local time of Learn's nightly run.")] = "02:00",
 ) -> None:
     """Simulate a term of Blackboard Learn activity, deterministically for a seed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -149,6 +149,17 @@ def _send(term: Any, config: Any, to: str, key: str, auth: str, outbox: Path, sp
         sensor.close()
 
 
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _earlier_demo(db: Path) -> bool:
     """Whether `db` is a store an earlier ``demo`` made (only the demo key ever wrote to it), so
     running the README's command twice works, while a real store is never replaced silently."""
@@ -171,7 +182,8 @@ def demo(
     temp: Annotated[bool, typer.Option(help="Use a temporary store, deleted at the end.")] = False,
     courses: Annotated[int, typer.Option(help="Courses to simulate.")] = 3,
     students: Annotated[int, typer.Option(help="Students to simulate.")] = 40,
-    days: Annotated[int, typer.Option(help="Days to simulate.")] = 7,
+    days: Annotated[int, typer.Option(metavar="N", help="Days to simulate.")] = 7,
+    port: Annotated[int, typer.Option(metavar="PORT", help="Loopback port for the demo store (0: any free one).")] = 0,
 ) -> None:
     """Start a local store, send it a simulated week of Learn through the sensor, show what arrived."""
     from rich.console import Console
@@ -184,6 +196,10 @@ def demo(
 
     console = Console()
     config = _config(courses, students, days, 7, None, "1.1", "America/New_York")
+    if not 0 <= port <= 65535:
+        fail("--port must be between 0 and 65535")
+    if port and not _port_free(port):
+        fail(f"port {port} on 127.0.0.1 is in use; choose another --port, or leave it out for a free one")
     with tempfile.TemporaryDirectory(prefix="caliper-demo-") as tmp:
         db = Path(tmp) / "caliper-demo.db" if temp else db_path.resolve()
         if db.exists():
@@ -194,9 +210,12 @@ def demo(
                 Path(str(db) + suffix).unlink(missing_ok=True)
         t0 = time.perf_counter()
         with console.status("starting caliper-stream serve …"):
-            server = LocalServer(db, key_name=DEMO_KEY, log=Path(tmp) / "serve.log").start()
+            server = LocalServer(db, key_name=DEMO_KEY, port=port or None, log=Path(tmp) / "serve.log").start()
         try:
-            console.print(f"store: [bold]{server.db_url}[/] served at [bold]{server.url}[/] (key {DEMO_KEY!r})", soft_wrap=True)
+            console.print(
+                f"store: [bold]{server.db_url}[/] served at [bold]{server.url}[/] (port {server.port}, key {DEMO_KEY!r})",
+                soft_wrap=True,
+            )
             term = Term(config)
             sent = Counter[str]()
             sensor = Sensor(
@@ -233,6 +252,12 @@ def demo(
             store.close()
         arrived = [{"type": kind, "action": action, "events": f"{n:,}"} for kind, action, n in by_type]
         print_table(arrived, ["type", "action", "events"], f"what arrived: {total:,} distinct events")
+        if stats.sent > total:
+            console.print(
+                f"{stats.sent:,} sent − {total:,} distinct = {stats.sent - total:,}: the simulated duplicate deliveries "
+                "(Learn sends some events twice), which the store recognised and stored once",
+                highlight=False, soft_wrap=True,
+            )
         graded = [{"bb:action.name": action, "events": f"{n:,}", "mean score": mean} for action, n, mean in grades]
         print_table(graded, ["bb:action.name", "events", "mean score"], "grade events")
         names = ("course_number", "user_pk", "gradable_item_pk", "attempt_pk", "score", "max_score", "event_time", "send_time")
@@ -277,17 +302,84 @@ def outbox_list(path: OutboxArg, limit: Annotated[int, typer.Option(help="Failed
         print_table(rows, ["id", "attempts", "status", "reason", "event"])
 
 
+ToOpt = Annotated[str | None, typer.Option("--to", metavar="URL", help="Caliper endpoint to deliver to.")]
+KeyOpt = Annotated[str | None, typer.Option("--key", metavar="KEY", help="API key for --to.")]
+AuthOpt = Annotated[str, typer.Option(metavar="raw|bearer", help="Authorization header: raw (Learn's) or bearer.")]
+VersionOpt = Annotated[str, typer.Option(metavar="1.1|1.0", help="Caliper version of the events (the envelope's dataVersion).")]
+TimeoutOpt = Annotated[float, typer.Option(metavar="SECONDS", help="Give up after this long; what is left stays in the outbox.")]
+
+
 @outbox_app.command("retry")
-def outbox_retry(path: OutboxArg) -> None:
-    """Make failed events pending again (the sensor sends them on its next run)."""
+def outbox_retry(
+    path: OutboxArg,
+    send: Annotated[bool, typer.Option("--send", help="Deliver them now to --to with --key (see 'outbox send').")] = False,
+    to: ToOpt = None,
+    key: KeyOpt = None,
+    auth: AuthOpt = "raw",
+    version: VersionOpt = "1.1",
+    timeout: TimeoutOpt = 300.0,
+) -> None:
+    """Make failed events pending again; with --send, deliver them (and everything pending) now.
+
+    Without --send nothing is sent until a sensor runs on this outbox again."""
     from caliper_stream.sensor.outbox import Outbox
 
+    if send:
+        _deliver(path, to, key, auth, version, timeout, retry_failed=True, held=False)
+        return
     box = Outbox(path)
     try:
         n = box.retry_failed()
     finally:
         box.close()
-    typer.echo(f"{n:,} failed events are pending again")
+    typer.echo(f"{n:,} failed events are pending again; nothing is sent until a sensor runs on "
+               f"{path}, or: caliper-stream outbox send {path} --to URL --key KEY")
+
+
+@outbox_app.command("send")
+def outbox_send(
+    path: OutboxArg,
+    to: ToOpt = None,
+    key: KeyOpt = None,
+    auth: AuthOpt = "raw",
+    version: VersionOpt = "1.1",
+    failed: Annotated[bool, typer.Option("--failed", help="Also send failed events again (after fixing the key).")] = False,
+    held: Annotated[bool, typer.Option("--held", help="Also send events held for the nightly run, now.")] = False,
+    timeout: TimeoutOpt = 300.0,
+) -> None:
+    """Deliver what the outbox holds to an endpoint, now: pending events (with --failed and
+    --held also failed and nightly-held ones). Exit 1 if anything is left undelivered."""
+    _deliver(path, to, key, auth, version, timeout, retry_failed=failed, held=held)
+
+
+def _deliver(path: Path, to: str | None, key: str | None, auth: str, version: str, timeout: float,
+             *, retry_failed: bool, held: bool) -> None:
+    from caliper_stream.sensor import Sensor
+
+    if not to or not key:
+        fail("give the endpoint and its key: --to URL --key KEY")
+    if auth not in ("raw", "bearer"):
+        fail("--auth must be raw or bearer")
+    if version not in ("1.0", "1.1"):
+        fail("--version must be 1.0 or 1.1")
+    sensor = Sensor(to, key, auth=auth, outbox=path, background=False, version=version)
+    try:
+        before = sensor.outbox.counts(time.time())
+        again = sensor.outbox.retry_failed() if retry_failed else 0
+        released = sensor.outbox.release_held(time.time()) if held else 0
+        finished = sensor.drain(timeout)
+        after = sensor.outbox.counts(time.time())
+    finally:
+        sensor.close()
+    sent = after.sent - before.sent
+    typer.echo(
+        f"sent {sent:,} events to {to}" + (f" ({again:,} failed ones retried)" if again else "")
+        + (f" ({released:,} held for the nightly run)" if released else "")
+        + f"; left: pending {after.pending:,} (held {after.held:,}), failed {after.failed:,}"
+        + ("" if finished else f" (stopped after {timeout:g} s)")
+    )
+    if after.failed > before.failed - again or not finished:
+        fail(f"not everything was delivered; see 'caliper-stream outbox list {path}'")
 
 
 @outbox_app.command("purge")

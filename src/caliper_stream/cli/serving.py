@@ -89,20 +89,29 @@ def serve(
 
 @keys_app.command("add")
 def keys_add(
-    name: Annotated[str, typer.Argument(help="Name of the site or provider; recorded as the source of its events.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the site or provider; recorded as the source of its events.")],
     db: DbOpt = None,
     key: Annotated[
-        str | None, typer.Option("--key", help="Register this key (e.g. one Learn generated) instead of a new one.")
+        str | None,
+        typer.Option("--key", metavar="KEY", help="Register this key (e.g. one Learn generated) instead of a new one."),
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Register a --key even if it is short or easy to guess.")] = False,
 ) -> None:
-    """Create a key for NAME and print it (alone, on stdout): it is shown only this once."""
-    from caliper_stream.server.auth import generate_key, hash_key
+    """Create a key for NAME and print it (alone, on stdout): it is shown only this once.
+
+    A --key must have 16 characters or more and enough entropy (unless --force), and must not
+    be the active key of another name: one key, one source."""
+    from caliper_stream.server.auth import generate_key, hash_key, weak_key
     from caliper_stream.store import open_store
 
     new = key is None
     secret = generate_key() if key is None else key.strip()
     if not secret:
         fail("the key is empty")
+    why = None if new else weak_key(secret)
+    if why is not None and not force:
+        fail(f"refusing a weak key: {why}; anyone could guess it. Use a generated key "
+             "(leave out --key), or --force to register it anyway")
     try:
         store = open_store(db)
         try:

@@ -29,7 +29,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from caliper_stream.cli.common import DbOpt, err_console, fail, out_console, print_table
+from caliper_stream.cli.common import (
+    DbOpt,
+    SinceOpt,
+    UntilOpt,
+    err_console,
+    fail,
+    out_console,
+    print_table,
+)
 from caliper_stream.errors import CaliperStreamError
 from caliper_stream.store import default_db_url, open_store, redact
 from caliper_stream.store.base import Store
@@ -61,13 +69,20 @@ class _EventRate(ProgressColumn):
 
 
 def import_(
-    paths: Annotated[list[str], typer.Argument(help="Files or directories (json, jsonl, gzip); - is stdin.")],
+    paths: Annotated[list[str], typer.Argument(metavar="PATH", help="Files or directories (json, jsonl, gzip); - is stdin.")],
     db: DbOpt = None,
+    source: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="Source recorded for every imported event (default: import:<file name>, "
+                     "or import:<directory name> for all files of a directory)."),
+    ] = None,
     strict: Annotated[bool, typer.Option(help="Dead-letter events that fail strict validation.")] = False,
-    chunk: Annotated[int, typer.Option(help="Events per transaction.")] = 2000,
+    chunk: Annotated[int, typer.Option(metavar="N", help="Events per transaction.")] = 2000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Store dumps in the database. Re-running is safe: nothing is stored twice."""
+    """Store dumps in the database. Re-running is safe: nothing is stored twice.
+
+    Exits 1 when an input yielded no event at all (only dead letters, or nothing)."""
     from caliper_stream.store.load import import_paths, total_bytes
 
     with _store(db) as store:
@@ -91,6 +106,7 @@ def import_(
                 chunk=chunk,
                 strict=strict,
                 progress=lambda done, s: progress.update(task, completed=done, events=s.events),
+                source=source,
             )
             progress.update(task, completed=total, events=summary.events)
         seconds = time.perf_counter() - started
@@ -106,6 +122,10 @@ def import_(
             + (f"  repaired {summary.repaired:,}" if summary.repaired else ""),
             highlight=False,
         )
+    for path in summary.no_events:
+        err_console.print(f"error: {path}: no event in this input (see 'caliper-stream deadletters list')", highlight=False, markup=False)
+    if summary.no_events:
+        raise typer.Exit(1)
 
 
 @contextmanager
@@ -118,37 +138,65 @@ def _output(path: str) -> Iterator[BinaryIO]:
         fh = Path(path).open("wb")  # noqa: SIM115 - closed below
     except OSError as exc:
         fail(f"cannot write {path}: {exc.strerror}", 2)
-    with fh:
-        yield fh
+    try:
+        with fh:
+            yield fh
+    except BaseException:
+        Path(path).unlink(missing_ok=True)  # no partial or empty output left behind
+        raise
 
 
 def export(
     db: DbOpt = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, csv or parquet.")] = "jsonl",
-    what: Annotated[str, typer.Option(help="events (the raw events) or keydata (one flat record per event).")] = "events",
-    since: Annotated[str | None, typer.Option(help="eventTime from (inclusive), e.g. 2021-01-05.")] = None,
-    until: Annotated[str | None, typer.Option(help="eventTime before (exclusive).")] = None,
-    course: Annotated[str | None, typer.Option(help="Course number or course pk.")] = None,
-    type_: Annotated[str | None, typer.Option("--type", help="Event type term, e.g. AssessmentEvent.")] = None,
-    out: Annotated[str, typer.Option("--out", "-o", help="Output file; - is stdout.")] = "-",
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="jsonl|csv|parquet", help="jsonl, csv or parquet.")] = "jsonl",
+    what: Annotated[
+        str, typer.Option(metavar="events|keydata", help="events (the raw events) or keydata (one flat record per event).")
+    ] = "events",
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    course: Annotated[
+        str | None,
+        typer.Option(metavar="COURSE", help="Course number or pk: exact, a prefix (BIO-101) or a glob (BIO-*-26S-*)."),
+    ] = None,
+    item: Annotated[
+        str | None,
+        typer.Option(metavar="ITEM", help="Gradable item pk: exact, a prefix or a glob (_89*)."),
+    ] = None,
+    type_: Annotated[str | None, typer.Option("--type", metavar="TYPE", help="Event type term, e.g. AssessmentEvent.")] = None,
+    out: Annotated[str, typer.Option("--out", "-o", metavar="FILE", help="Output file; - is stdout.")] = "-",
 ) -> None:
     """Write stored events, streaming (memory stays bounded whatever the size).
 
     jsonl events are one event per line, byte for byte as received, except events with line
-    breaks or raw control characters, which are rewritten onto one line (same JSON value)."""
+    breaks or raw control characters, which are rewritten onto one line (same JSON value).
+    A --course or --item that matches nothing is said on stderr with the closest values (exit 1)."""
     from caliper_stream.formats import FORMATS
-    from caliper_stream.store.export import Filters
+    from caliper_stream.store.export import Filters, unmatched
     from caliper_stream.store.export import export as run_export
 
     if fmt not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}", 2)
     if what not in ("events", "keydata"):
         fail("--what must be events or keydata", 2)
-    filters = Filters(since=since, until=until, course=course, type=type_)
-    with _store(db) as store, _output(out) as fh:
-        n = run_export(store, fh, fmt=fmt, what=what, filters=filters)  # type: ignore[arg-type]
+    if fmt == "parquet":
+        from caliper_stream.formats.parquet import require_pyarrow
+
+        try:
+            require_pyarrow()  # before the output file exists
+        except CaliperStreamError as exc:
+            fail(str(exc), 2)
+    filters = Filters(since=since, until=until, course=course, type=type_, item=item)
+    with _store(db) as store:
+        with _output(out) as fh:
+            n = run_export(store, fh, fmt=fmt, what=what, filters=filters)  # type: ignore[arg-type]
+        missing = unmatched(store, filters) if n == 0 else []
     if out != "-":
         err_console.print(f"{n:,} events written to {out}", highlight=False)
+    for option, value, near in missing:
+        hint = f"; closest: {', '.join(near)}" if near else "; the store holds none"
+        err_console.print(f"{option} {value!r} matches no stored value{hint}", highlight=False, markup=False)
+    if missing:
+        raise typer.Exit(1)
 
 
 def _reason_text(reasons: list[msgspec.Struct]) -> str:
@@ -159,8 +207,8 @@ def _reason_text(reasons: list[msgspec.Struct]) -> str:
 def deadletters_list(
     db: DbOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="Include replayed dead letters.")] = False,
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
-    after: Annotated[int, typer.Option(help="Start after this id (paging).")] = 0,
+    limit: Annotated[int, typer.Option(metavar="N", help="At most this many.")] = 100,
+    after: Annotated[int, typer.Option(metavar="ID", help="Start after this id (paging).")] = 0,
 ) -> None:
     """Dead letters, oldest first."""
     with _store(db) as store:
@@ -175,7 +223,7 @@ def deadletters_list(
 
 @deadletters_app.command("show")
 def deadletters_show(
-    id: Annotated[int, typer.Argument(help="Dead letter id.")],
+    id: Annotated[int, typer.Argument(metavar="ID", help="Dead letter id.")],
     db: DbOpt = None,
     raw: Annotated[bool, typer.Option("--raw", help="Write only the exact raw bytes to stdout.")] = False,
 ) -> None:
@@ -188,18 +236,23 @@ def deadletters_show(
         sys.stdout.buffer.write(dl.raw)
         sys.stdout.buffer.flush()
         return
-    out_console.print(f"id {dl.id}  source {dl.source}  received {dl.received_at}", highlight=False)
+    # plain writes, never a console: a console wraps long lines (URLs) at its width when piped
+    head = [f"id {dl.id}  source {dl.source}  received {dl.received_at}"]
     if dl.replayed_at:
-        out_console.print(f"replayed {dl.replayed_at}", highlight=False)
-    for reason in dl.reasons:
-        out_console.print(f"  {reason}", highlight=False, markup=False)
-    out_console.print(f"{len(dl.raw)} bytes:", highlight=False)
-    out_console.print(dl.raw.decode("utf-8", "replace"), highlight=False, markup=False)
+        head.append(f"replayed {dl.replayed_at}")
+    head += [f"  {reason}" for reason in dl.reasons]
+    head.append(f"{len(dl.raw)} bytes:")
+    sys.stdout.write("\n".join(head) + "\n")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(dl.raw)
+    if not dl.raw.endswith(b"\n"):
+        sys.stdout.buffer.write(b"\n")
+    sys.stdout.buffer.flush()
 
 
 @deadletters_app.command("replay")
 def deadletters_replay(
-    ids: Annotated[list[int] | None, typer.Argument(help="Dead letter ids (default: every pending one).")] = None,
+    ids: Annotated[list[int] | None, typer.Argument(metavar="ID", help="Dead letter ids (default: every pending one).")] = None,
     db: DbOpt = None,
     lenient: Annotated[
         bool,

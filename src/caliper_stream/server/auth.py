@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
 import time
 import uuid
+from collections import Counter
 
 from caliper_stream.store.base import Store
 
@@ -21,6 +23,25 @@ def generate_key() -> str:
     """A new random key. A UUID4 (122 random bits from the OS) because Learn's settings page
     recommends "a true UUID" for its API Key field."""
     return str(uuid.uuid4())
+
+
+#: a registered key must be at least this long and carry at least this many bits (see `weak_key`)
+MIN_KEY_LENGTH = 16
+MIN_KEY_BITS = 64
+
+
+def weak_key(key: str) -> str | None:
+    """Why `key` is too easy to guess, or None. Keys are compared as given (hashed), so their
+    strength is what the operator chose: at least `MIN_KEY_LENGTH` characters, and at least
+    `MIN_KEY_BITS` bits estimated from its characters' frequencies (Shannon), which refuses
+    ``aaaaaaaaaaaaaaaa`` or ``abcabcabcabcabca``; a UUID (Learn's suggestion) carries ~130."""
+    if len(key) < MIN_KEY_LENGTH:
+        return f"it has {len(key)} characters (at least {MIN_KEY_LENGTH} needed)"
+    counts = Counter(key)
+    bits = -sum(n * math.log2(n / len(key)) for n in counts.values())
+    if bits < MIN_KEY_BITS:
+        return f"it carries about {bits:.0f} bits of entropy (at least {MIN_KEY_BITS} needed): too few distinct characters"
+    return None
 
 
 def hash_key(key: str) -> str:

@@ -10,7 +10,9 @@ kept whole as one dead letter *before* it is refused, so nothing a sensor sent i
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -19,7 +21,7 @@ from starlette.responses import Response
 
 from caliper_stream.errors import StoreUnavailable
 from caliper_stream.ingest import Batch, Protection, now
-from caliper_stream.problems import Problem
+from caliper_stream.problems import Problem, warning
 from caliper_stream.server.auth import KeyRing, key_from_header
 from caliper_stream.server.metrics import Metrics
 from caliper_stream.server.payload import Parsed, TooLarge, parse, refuse
@@ -43,10 +45,7 @@ JSON_TYPES = frozenset(
     }
 )
 ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip"})
-#: Bodies up to this size are parsed on the event loop (a 100-event envelope takes ~3 ms);
-#: larger ones, and gzip, in a thread so that small requests and health checks are not held up.
-INLINE_BYTES = 1024 * 1024
-#: How many rejection reasons a summary lists.
+#: How many rejection reasons (and warnings) a summary lists.
 SUMMARY_PROBLEMS = 20
 
 _encode = msgspec.json.Encoder().encode
@@ -54,6 +53,11 @@ _encode = msgspec.json.Encoder().encode
 
 def media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
+
+
+def is_json(ctype: str) -> bool:
+    """Whether a media type says JSON (none at all is read as JSON too)."""
+    return not ctype or ctype in JSON_TYPES or ctype.endswith("+json")
 
 
 def wants_summary(request: Request) -> bool:
@@ -128,9 +132,7 @@ class IngestEndpoint:
         ctype = media_type(request.headers.get("content-type"))
         encoding = request.headers.get("content-encoding", "").strip().lower()
         refused = None
-        if ctype and ctype not in JSON_TYPES and not ctype.endswith("+json"):
-            refused = f"Content-Type {ctype!r} is not JSON; send application/json"
-        elif encoding not in ENCODINGS:
+        if encoding not in ENCODINGS:
             refused = f"Content-Encoding {encoding!r} is not supported; use gzip or none"
         if refused is None and self.pending > self.settings.overload_events:
             return problem(
@@ -148,16 +150,29 @@ class IngestEndpoint:
                     body, [Problem("", refused)], source, now(), "unsupported-media-type", refused, self.privacy
                 )
             else:
-                limit = self.settings.max_inflated_bytes
-                if len(body) <= INLINE_BYTES and body[:2] != b"\x1f\x8b":
-                    parsed = parse(body, source, limit, self.privacy)
-                else:
-                    parsed = await asyncio.to_thread(parse, body, source, limit, self.privacy)
+                # always off the event loop: a small body can still hold 100,000 tiny items
+                parsed = await asyncio.to_thread(
+                    parse, body, source, self.settings.max_inflated_bytes, privacy=self.privacy
+                )
+                if not is_json(ctype):
+                    parsed = self._mislabelled(parsed, body, source, ctype)
         except TooLarge as exc:
             return problem("too-large", str(exc), max_bytes=self.settings.max_bytes)
         except ClientDisconnect:
             return problem("incomplete", "the client went away before sending the whole body; nothing stored")
         return await self._store(request, parsed, source, log)
+
+    def _mislabelled(self, parsed: Parsed, body: bytes, source: str, ctype: str) -> Parsed:
+        """A body labelled as something else than JSON (``curl --data-binary`` sends a form
+        type): stored when it reads as Caliper, with a warning and a metric, since losing a
+        batch over its label is worse than accepting it; otherwise 415 (kept as a dead letter)."""
+        why = f"Content-Type {ctype!r} is not JSON"
+        if parsed.refusal == "not-caliper":
+            reason = Problem("", f"{why}; send application/json")
+            return refuse(body, [reason], source, now(), "unsupported-media-type", why, self.privacy)
+        self.metrics.mislabelled(ctype)
+        parsed.batch.warnings.insert(0, warning("", f"{why}; the body was read as JSON: send application/json"))
+        return parsed
 
     async def _store(self, request: Request, parsed: Parsed, source: str, log: dict[str, Any]) -> Response:
         batch = parsed.batch
@@ -192,13 +207,23 @@ class IngestEndpoint:
         return Response(b"", status_code=200)
 
 
+def _listed(problems: Iterable[Problem], total: int) -> list[str]:
+    """The first `SUMMARY_PROBLEMS` problems, and how many more there are."""
+    out = [str(p) for p in itertools.islice(problems, SUMMARY_PROBLEMS)]
+    if total > len(out):
+        out.append(f"… and {total - len(out)} more")
+    return out
+
+
 def _summary(result: WriteResult, batch: Batch) -> dict[str, Any]:
-    reasons = [str(r) for dl in batch.dead_letters for r in dl.reasons]
     out: dict[str, Any] = {
         "accepted": result.accepted,
         "duplicates": result.duplicates,
         "rejected": len(batch.dead_letters),
     }
+    reasons = sum(len(dl.reasons) for dl in batch.dead_letters)
     if reasons:
-        out["problems"] = reasons[:SUMMARY_PROBLEMS]
+        out["problems"] = _listed((r for dl in batch.dead_letters for r in dl.reasons), reasons)
+    if batch.warnings:
+        out["warnings"] = _listed(batch.warnings, len(batch.warnings))
     return out

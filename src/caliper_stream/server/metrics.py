@@ -17,6 +17,8 @@ from caliper_stream.store.writer import CommitInfo
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: Content types senders use by mistake, the only values of the ``content_type`` label.
+_MISLABELS = frozenset({"application/x-www-form-urlencoded", "text/plain", "multipart/form-data", "application/octet-stream"})
 _SIZES = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000)
 
 
@@ -60,6 +62,12 @@ class Metrics:
         self.commit_failures = Counter(
             "caliper_commit_failures", "Database transactions that failed (nothing of theirs was stored).", registry=r
         )
+        self.mislabelled_requests = Counter(
+            "caliper_mislabelled_requests",
+            "Requests stored although their Content-Type is not JSON (e.g. curl's default form type).",
+            ["content_type"],
+            registry=r,
+        )
 
     def request(self, method: str, status: int, seconds: float) -> None:
         self.requests.labels(method, str(status)).inc()
@@ -83,6 +91,11 @@ class Metrics:
         ):
             for type_, n in tally.items():
                 self.events.labels(source, type_, outcome).inc(n)
+
+    def mislabelled(self, content_type: str) -> None:
+        """Count a body stored despite its label; the label is one of a few known ones or ``other``."""
+        known = content_type if content_type in _MISLABELS else "other"
+        self.mislabelled_requests.labels(known).inc()
 
     def commit(self, info: CommitInfo) -> None:
         """Writer hook (called on the writer thread; prometheus-client is thread-safe)."""

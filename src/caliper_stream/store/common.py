@@ -267,6 +267,10 @@ class SQLStore(ABC):
             cur.execute(self._sql("SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL"), (name,))
             if cur.fetchone() is not None:
                 raise StoreError(f"an active API key named {name!r} already exists")
+            cur.execute(self._sql("SELECT name FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL"), (key_hash,))
+            holder = cur.fetchone()
+            if holder is not None:  # one key, one source: else its events' source is ambiguous
+                raise StoreError(f"this key is already the active key of {holder[0]!r}; revoke it there first, or use another key")
             cur.execute(
                 self._sql("INSERT INTO api_keys (name, key_hash, created_at) VALUES (?, ?, ?)"),
                 (name, key_hash, now()),

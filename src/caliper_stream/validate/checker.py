@@ -355,7 +355,8 @@ def _describe(kind: Kind) -> str:
 _KIND_NAMES: Mapping[str, str] = {
     "string": "string",
     "integer": "integer",
-    "decimal": "decimal",
+    "count": "non-negative integer",
+    "decimal": "decimal number",
     "number": "number",
     "boolean": "boolean",
     "datetime": "DateTime (YYYY-MM-DDTHH:mm:ss.SSSZ)",
@@ -379,11 +380,11 @@ def _check_integer(checker: Checker, kind: Kind, value: Any, path: str) -> None:
         _mismatch(checker, kind, value, path)
 
 
-def _check_decimal(checker: Checker, kind: Kind, value: Any, path: str) -> None:
-    if values.is_integer(value):
-        checker.violation(path, f"expected decimal (written with a fraction, e.g. {value}.0), got integer")
-    elif not isinstance(value, float):
+def _check_count(checker: Checker, kind: Kind, value: Any, path: str) -> None:
+    if not values.is_integer(value):
         _mismatch(checker, kind, value, path)
+    elif value < 0:
+        checker.violation(path, f"expected {_describe(kind)}, got {value}")
 
 
 def _check_number(checker: Checker, kind: Kind, value: Any, path: str) -> None:
@@ -444,7 +445,8 @@ def _check_entity(checker: Checker, kind: Kind, value: Any, path: str) -> None:
 _CHECKS = {
     "string": _check_string,
     "integer": _check_integer,
-    "decimal": _check_decimal,
+    "count": _check_count,
+    "decimal": _check_number,
     "number": _check_number,
     "boolean": _check_boolean,
     "datetime": _check_datetime,

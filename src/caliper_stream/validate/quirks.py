@@ -9,7 +9,6 @@ of sending ``bb:group.users`` as a JSON-encoded string (extensions are free-form
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Final
 
 from caliper_stream.problems import join
@@ -22,44 +21,29 @@ LIST_EXTENSIONS: Final = frozenset({"bb:group.users"})
 _CONTAINERS: Final = (dict, list)
 
 
-def _encoded_lists(value: Any, path: str) -> Iterator[Finding]:
-    """Extensions Learn fills with a JSON-encoded list instead of a list (1.0 ``bb:group.users``).
-
-    Only objects and arrays are descended into: a generator and a path per scalar value made
-    this walk cost more than checking the whole event."""
+def _walk(value: Any, path: str, found: list[Finding], entities: list[tuple[str, str, str]]) -> None:
+    """One pass over objects and arrays (extensions and nested contexts excluded), collecting
+    (type, id, path) of every identified entity and Learn's JSON-encoded list extensions (1.0
+    ``bb:group.users``). Scalars are never visited: a path per scalar cost more than the checks."""
     if isinstance(value, dict):
+        kind = value.get("type", value.get("@type"))
+        ident = value.get("id", value.get("@id"))
+        if isinstance(kind, str) and isinstance(ident, str):
+            entities.append((term(kind), ident, path))
         extensions = value.get("extensions")
         if isinstance(extensions, dict):
             for key in LIST_EXTENSIONS & extensions.keys():
                 item = extensions[key]
                 if isinstance(item, str) and parse_list(item) is not None:
                     at = join(join(path, "extensions"), key)
-                    yield Finding(at, "JSON encoded in a string where a list belongs", "advisory")
+                    found.append(Finding(at, "JSON encoded in a string where a list belongs", "advisory"))
         for key, item in value.items():
-            if isinstance(item, _CONTAINERS) and key not in ("extensions", "@context"):
-                yield from _encoded_lists(item, join(path, key))
-    elif isinstance(value, list):
+            if isinstance(item, _CONTAINERS) and key != "extensions" and key != "@context":
+                _walk(item, join(path, key), found, entities)
+    else:
         for i, item in enumerate(value):
             if isinstance(item, _CONTAINERS):
-                yield from _encoded_lists(item, join(path, i))
-
-
-def _entities(value: Any, path: str) -> Iterator[tuple[str, str, str]]:
-    """(type, id, path) of every identified entity object inside `value` (extensions excluded).
-
-    Like `_encoded_lists`, only objects and arrays are descended into."""
-    if isinstance(value, dict):
-        kind = value.get("type", value.get("@type"))
-        ident = value.get("id", value.get("@id"))
-        if isinstance(kind, str) and isinstance(ident, str):
-            yield term(kind), ident, path
-        for key, item in value.items():
-            if isinstance(item, _CONTAINERS) and key not in ("extensions", "@context"):
-                yield from _entities(item, join(path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            if isinstance(item, _CONTAINERS):
-                yield from _entities(item, join(path, i))
+                _walk(item, f"{path}[{i}]", found, entities)
 
 
 def _tail(iri: str, parts: int = 2) -> str:
@@ -90,8 +74,10 @@ def quirks(doc: Any, path: str) -> list[Finding]:
     Two entities of one type whose ids end alike (``…/assessments/_12345_1``) but differ are one
     entity told two ways; the id that fewer ids of the event build on (as a prefix) is the odd one.
     """
-    found = list(_encoded_lists(doc, path))
-    everything = list(_entities(doc, path))
+    found: list[Finding] = []
+    everything: list[tuple[str, str, str]] = []
+    if isinstance(doc, _CONTAINERS):
+        _walk(doc, path, found, everything)
     groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for kind, ident, at in everything:
         if "Some(" in ident:

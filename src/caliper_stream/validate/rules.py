@@ -227,8 +227,11 @@ class Kind:
 
 
 STRING = Kind("string")
-INTEGER = Kind("integer")  # xsd:integer / nonNegativeInteger / long
-DECIMAL = Kind("decimal")  # xsd:decimal: written with a fraction (15.0)
+# Numbers as the spec's JSON Schemas type them: every numeric property is ``"type": "number"``,
+# its XSD type (``definedBy``) says whether it must be whole. A JSON integer is a decimal number.
+INTEGER = Kind("integer")  # xsd:integer / xsd:long: a whole JSON number
+COUNT = Kind("count")  # xsd:nonNegativeInteger: a whole JSON number, 0 or more
+DECIMAL = Kind("decimal")  # xsd:decimal: any JSON number (300 and 300.0 alike)
 NUMBER = Kind("number")  # 1.0's scores: any JSON number
 BOOLEAN = Kind("boolean")
 DATETIME = Kind("datetime")
@@ -297,20 +300,26 @@ _PROPERTIES: Final[Mapping[str, Mapping[str, Kind]]] = {
         "dateToShow": DATETIME,
         "dateToStartOn": DATETIME,
         "dateToSubmit": DATETIME,
-        "maxAttempts": INTEGER,
-        "maxSubmits": INTEGER,
+        "maxAttempts": COUNT,
+        "maxSubmits": COUNT,
         "maxScore": DECIMAL,
     },
     "DigitalResourceCollection": {"items": entities("DigitalResource")},
     "Assessment": {"items": entities("AssessmentItem"), "assessmentItems": entities("AssessmentItem")},
-    "AssessmentItem": {"isTimeDependent": BOOLEAN},
+    # the spec narrows isPartOf to the parent: an item of an Assessment, a Message of a Thread, a Thread of a Forum
+    "AssessmentItem": {"isTimeDependent": BOOLEAN, "isPartOf": entity("Assessment")},
     "Forum": {"items": entities("Thread")},
-    "Thread": {"items": entities("Message")},
+    "Thread": {"items": entities("Message"), "isPartOf": entity("Forum")},
     "Frame": {"index": INTEGER},
     "MediaObject": {"duration": DURATION},
     "AudioObject": {"volumeMin": STRING, "volumeMax": STRING, "volumeLevel": STRING, "muted": BOOLEAN},
     "MediaLocation": {"currentTime": DURATION},
-    "Message": {"body": STRING, "replyTo": entity("Message"), "attachments": entities("DigitalResource")},
+    "Message": {
+        "body": STRING,
+        "replyTo": entity("Message"),
+        "attachments": entities("DigitalResource"),
+        "isPartOf": entity("Thread"),
+    },
     "Collection": {"items": entities("Entity")},
     "AggregateMeasureCollection": {"items": entities("AggregateMeasure")},
     "Questionnaire": {"items": entities("QuestionnaireItem")},
@@ -324,14 +333,14 @@ _PROPERTIES: Final[Mapping[str, Mapping[str, Kind]]] = {
     },
     "Annotation": {"annotator": _AGENT, "annotated": entity("DigitalResource")},
     "BookmarkAnnotation": {"bookmarkNotes": STRING},
-    "HighlightAnnotation": {"selection": entity("Selector"), "selectionText": STRING},
+    "HighlightAnnotation": {"selection": entity("TextPositionSelector"), "selectionText": STRING},
     "SharedAnnotation": {"withAgents": entities("Agent")},
     "TagAnnotation": {"tags": STRINGS},
     "Attempt": {
         "assignee": _AGENT,
         "assignable": entity("DigitalResource"),
         "isPartOf": entity("Attempt"),
-        "count": INTEGER,
+        "count": COUNT,
         "startedAtTime": DATETIME,
         "endedAtTime": DATETIME,
         "duration": DURATION,
@@ -424,7 +433,7 @@ _PROPERTIES: Final[Mapping[str, Mapping[str, Kind]]] = {
         "searchProvider": entity("SoftwareApplication"),
         "searchTarget": entity("Entity"),
         "query": entity("Query"),
-        "searchResultsItemCount": INTEGER,
+        "searchResultsItemCount": COUNT,
         "searchResults": entities("Entity"),
     },
     "SystemIdentifier": {
@@ -433,7 +442,7 @@ _PROPERTIES: Final[Mapping[str, Mapping[str, Kind]]] = {
         "source": entity("Entity"),
         "extensions": OBJECT,
     },
-    "TextPositionSelector": {"start": INTEGER, "end": INTEGER},
+    "TextPositionSelector": {"start": COUNT, "end": COUNT},
 }
 #: properties an entity of the type must have (besides id and type)
 REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {

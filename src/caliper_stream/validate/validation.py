@@ -5,11 +5,11 @@ each deviation from the specification as a warning with its JSON path. Strict mo
 conformance: a violation of the specification is an error, a SHOULD a warning, and input the
 reader had to repair to read (raw control characters, U+00A0 as whitespace) is not JSON: an error.
 
-Entity documents (Caliper's "describes": an entity sent on its own, bare or in an envelope) are
-not events, so `decode` rejects them ("missing actor, action, object"). Strict mode looks at the
-JSON of such a rejection: when its ``type`` is an entity type (not an event type), it is checked as
-an entity document and accepted when it conforms. Lenient mode keeps the rejection: the store
-holds events only.
+Documents that are Caliper but not events (an entity sent on its own, the spec's "describe";
+the 1.2 endpoint configuration payload) are not events, so `decode` rejects them ("missing actor,
+action, object") and the store dead-letters them. `validate` names them in both modes ("an Agent
+entity, not an event", a warning) and checks them as what they are, with the same severities as
+events: so strict never accepts what lenient rejects (see `caliper_stream.validate.documents`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ import msgspec
 from caliper_stream.event import Event
 from caliper_stream.problems import Problem, error, join, warning
 from caliper_stream.read import Envelope
-from caliper_stream.validate import rules, values
+from caliper_stream.validate import documents, rules, values
 from caliper_stream.validate.checker import Checker, Finding, Level, context_version
 from caliper_stream.validate.quirks import quirks
-from caliper_stream.vocab import term
 
 _MISSING = "not a Caliper event: missing "
 _REPAIRED = "repaired: "
@@ -41,7 +40,7 @@ def spec_version(doc: dict[str, Any], envelope: Envelope | None, fallback: str) 
         return found
     if "@type" in doc or "@id" in doc:
         return "1.0"
-    if "profile" in doc or _entity_type(doc) in _NEW_IN_12:
+    if "profile" in doc or documents.entity_type(doc) in _NEW_IN_12:
         return "1.2"
     return fallback if fallback in ("1.1", "1.2") else "1.1"
 
@@ -84,13 +83,9 @@ def check_envelope(envelope: Envelope, path: str, version: str) -> list[Finding]
     return found
 
 
-def _entity_type(doc: dict[str, Any]) -> str | None:
+def _typed_not_event(doc: dict[str, Any]) -> bool:
     raw = doc.get("type", doc.get("@type"))
-    if not isinstance(raw, str):
-        return None
-    kind = term(raw)
-    is_event = any(kind in table for table in rules.EVENTS.values()) or kind.endswith("Event")
-    return None if is_event else kind
+    return isinstance(raw, str) and not raw.endswith("Event")
 
 
 def validate(event: Event, *, strict: bool = False) -> list[Problem]:
@@ -102,7 +97,8 @@ def validate(event: Event, *, strict: bool = False) -> list[Problem]:
         doc = event.json()
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         doc = None  # decode read these bytes already; stay total regardless
-    if not isinstance(doc, dict) or (rejection is not None and not strict):
+    named = documents.what(doc) if rejection is not None else None
+    if not isinstance(doc, dict) or (rejection is not None and named is None and not strict):
         return [rejection, *event.warnings] if rejection is not None else list(event.warnings)
     version = spec_version(doc, event.envelope, event.version)
     checker = Checker(version, doc.get("@context"))
@@ -110,13 +106,21 @@ def validate(event: Event, *, strict: bool = False) -> list[Problem]:
     try:
         if rejection is None:
             checker.event(doc, event.path)
-        elif _entity_type(doc) is not None:
+        elif named == documents.CONFIGURATION:
+            checker.advisory(event.path, f"{named}, not an event")
+            documents.check_configuration(checker, doc, event.path)
+            rejection = None
+        elif named is not None:
+            checker.advisory(event.path, f"{named}, not an event")
             checker.entity_document(doc, event.path)
             rejection = None
+        elif _typed_not_event(doc):
+            checker.entity_document(doc, event.path)  # an unknown type: said so, and still rejected
         else:
             missing = rejection.message[len(_MISSING) :].split(", ")
             checker.event(doc, event.path, skip_required=frozenset(missing))
-        findings.extend(quirks(doc, event.path))
+        if named != documents.CONFIGURATION:
+            findings.extend(quirks(doc, event.path))
     except RecursionError:
         checker.violation(event.path, "nested too deeply to check")
     if event.envelope is not None:
