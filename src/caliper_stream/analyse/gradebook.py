@@ -27,7 +27,9 @@ COLUMNS = [
 ]
 
 
-def gradebook(store: Store, course: str | None = None, user: str | None = None) -> list[dict[str, Any]]:
+def gradebook(
+    store: Store, course: str | None = None, user: str | None = None
+) -> list[dict[str, Any]]:
     """One row per (course, user, gradable item) with the latest score."""
     clauses = ["type IN ('GradeEvent', 'OutcomeEvent')", "gradable_item_pk IS NOT NULL"]
     params: list[Any] = []

@@ -1,8 +1,13 @@
-"""``report``: the analytics questions (gradebook, test funnels, item timings, activity)."""
+"""``report NAME``: every analytics question of `caliper_stream.analyse.REPORTS` on the command line.
+
+Options map onto the report function's keyword filters (read from its signature), so a new
+report needs no CLI code; an option the chosen report does not take is refused, not ignored.
+"""
 
 from __future__ import annotations
 
 import csv
+import inspect
 import sys
 from typing import Annotated, Any
 
@@ -12,6 +17,9 @@ import typer
 from caliper_stream.analyse import REPORTS
 from caliper_stream.cli.common import DbOpt, err_console, fail, print_table
 from caliper_stream.errors import CaliperStreamError
+
+#: say why a report takes a while when this many events wait to be folded into the summaries
+_ANNOUNCE = 100_000
 
 
 def _print(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
@@ -31,29 +39,105 @@ def _print(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
 
 
 def report_command(
-    name: Annotated[str, typer.Argument(help="gradebook, funnel, items or activity.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help=f"One of: {', '.join(REPORTS)}.")],
     db: DbOpt = None,
-    course: Annotated[str | None, typer.Option(help="Only this course (its courseNumber / batch_uid).")] = None,
-    user: Annotated[str | None, typer.Option(help="Only this user (uuid, pk1 or batch_uid); gradebook and activity.")] = None,
-    by: Annotated[str, typer.Option(help="activity: group by course, user or day.")] = "course",
-    fmt: Annotated[str, typer.Option("--format", help="table, csv or jsonl.")] = "table",
+    course: Annotated[
+        str | None,
+        typer.Option(help="Only this course (courseNumber); '(no course)' for events without one."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Only this user (uuid, pk1 or batch_uid).")
+    ] = None,
+    test: Annotated[
+        str | None, typer.Option(help="Only this test (assessment pk, e.g. _12_1).")
+    ] = None,
+    question: Annotated[
+        str | None, typer.Option(help="items: only this question (question pk).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TIME",
+            help="From this time or date on (ISO 8601; site time zone unless an offset is given).",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(metavar="TIME", help="Before this time or date.")
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option(help="activity: course, day, hour (of the week) or user.")
+    ] = None,
+    order: Annotated[str | None, typer.Option(help="items: hardest or slowest first.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(metavar="N", help="items: first N rows; content: N per course.")
+    ] = None,
+    threshold_hours: Annotated[
+        float | None,
+        typer.Option(
+            metavar="HOURS",
+            help="sources: silent after this many hours without an event (default 24).",
+        ),
+    ] = None,
+    silent_only: Annotated[
+        bool, typer.Option("--silent-only", help="sources: only the silent ones.")
+    ] = False,
+    tz: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ZONE",
+            help="Set the site's time zone (IANA name) that days and hours are counted in; kept in the database.",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="table, csv or jsonl.")
+    ] = "table",
 ) -> None:
-    """Answer a question from the stored events."""
+    """Answer a question from the stored events (docs/analytics.md explains each report)."""
+    from caliper_stream.analyse.summary import backlog, set_time_zone
     from caliper_stream.store import open_store
 
     if name not in REPORTS:
         raise typer.BadParameter(f"choose one of {', '.join(REPORTS)}", param_hint="NAME")
     if fmt not in ("table", "csv", "jsonl"):
         raise typer.BadParameter("must be table, csv or jsonl", param_hint="--format")
-    kwargs: dict[str, Any] = {"course": course}
-    if name in ("gradebook", "activity"):
-        kwargs["user"] = user
-    if name == "activity":
-        kwargs["by"] = by
+    fn = REPORTS[name]
+    accepted = set(inspect.signature(fn).parameters) - {"store"}
+    given = {
+        "course": course,
+        "user": user,
+        "test": test,
+        "question": question,
+        "since": since,
+        "until": until,
+        "by": by,
+        "order": order,
+        "limit": limit,
+        "threshold_hours": threshold_hours,
+        "silent_only": silent_only or None,
+    }
+    kwargs = {k: v for k, v in given.items() if v is not None}
+    refused = sorted(set(kwargs) - accepted)
+    if refused:
+        options = ", ".join("--" + k.replace("_", "-") for k in refused)
+        takes = ", ".join("--" + k.replace("_", "-") for k in sorted(accepted & set(given))) or "no options"
+        fail(f"report {name} does not take {options} (it takes {takes})", 2)
     try:
         store = open_store(db)
         try:
-            rows = REPORTS[name](store, **kwargs)
+            if tz is not None and set_time_zone(store, tz):
+                err_console.print(
+                    f"site time zone is now {tz}: summaries are rebuilt",
+                    highlight=False,
+                    markup=False,
+                )
+            behind = backlog(store)
+            if behind > _ANNOUNCE:
+                err_console.print(
+                    f"bringing the analytics summaries up to date ({behind:,} events; once, then incremental)…",
+                    highlight=False,
+                    markup=False,
+                )
+            rows = fn(store, **kwargs)
         finally:
             store.close()
     except (CaliperStreamError, ValueError) as exc:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
@@ -127,6 +128,11 @@ class Store(Protocol):
 
     def stream(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Iterator[tuple[Any, ...]]:
         """Like `query` but yields rows with bounded memory (server-side cursor)."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction for tables derived from events (the analytics summaries): yields
+        a DB-API cursor (``?`` placeholders on SQLite, ``%s`` on PostgreSQL), commits on exit."""
         ...
 
     # --- dead letters ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 import msgspec
@@ -157,6 +157,11 @@ class SQLStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self._write_lock, self._transaction() as cur:
+            yield cur
 
     def _lock_migrations(self, cur: Any) -> None:
         """Serialise concurrent migrators (a no-op where the transaction already does)."""
