@@ -135,7 +135,11 @@ def _canonical(rows: list[dict[str, Any]], mapping: dict[str, str] | None = None
 
     return sorted(
         msgspec.json.encode(
-            {k: _pseudonymised(v, mapping) if mapping and person_column(k) else v for k, v in r.items()}
+            {
+                k: _pseudonymised(v, mapping) if mapping and person_column(k) else v
+                for k, v in r.items()
+                if "received" not in k  # when the store received an event: the wall clock, not the term
+            }
         ).decode()
         for r in rows
     )

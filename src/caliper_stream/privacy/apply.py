@@ -13,9 +13,15 @@ from collections.abc import Callable
 
 import msgspec
 
+from caliper_stream.analyse.summary import TABLES as SUMMARY_TABLES
 from caliper_stream.privacy.audit import record
 from caliper_stream.privacy.protect import Protection
-from caliper_stream.privacy.rewrite import changes, update_dead_letter, update_event
+from caliper_stream.privacy.rewrite import (
+    changes,
+    refresh_derived,
+    update_dead_letter,
+    update_event,
+)
 from caliper_stream.privacy.secret import PrivacyError
 from caliper_stream.privacy.settings import PrivacySettings, load_settings, save_settings
 from caliper_stream.read import RawEvent
@@ -85,8 +91,9 @@ def apply(
             out.unreadable = outcomes.count("unreadable")
         else:
             out.dead_letters = len(outcomes) - outcomes.count("unchanged")
+    refresh_derived(store)
     if vacuum:
-        out.warnings += store.vacuum(["events", "dead_letters"])
+        out.warnings += store.vacuum(["events", "dead_letters", *SUMMARY_TABLES])
     record(
         store,
         actor,

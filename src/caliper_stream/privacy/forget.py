@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterable
 
 import msgspec
 
+from caliper_stream.analyse.summary import TABLES as SUMMARY_TABLES
 from caliper_stream.privacy import identity_store, load_settings, protection_for
 from caliper_stream.privacy.audit import record
 from caliper_stream.privacy.identity import people
-from caliper_stream.privacy.rewrite import update_event
+from caliper_stream.privacy.rewrite import refresh_derived, update_event
 from caliper_stream.privacy.rules import KeepPolicy, Rewriter
 from caliper_stream.store.base import Store
 from caliper_stream.store.common import Tx
@@ -179,8 +180,9 @@ def forget(
             out.dead_letters += len(doomed)
     if ids is not None:
         out.identities = _forget_identities(ids, targets, persons)
+    refresh_derived(store)
     if vacuum:
-        out.warnings += store.vacuum(["events", "dead_letters", "identities"])
+        out.warnings += store.vacuum(["events", "dead_letters", "identities", *SUMMARY_TABLES])
         if ids is not None and ids is not store:
             out.warnings += ids.vacuum(["identities"])
     record(

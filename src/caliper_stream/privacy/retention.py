@@ -15,6 +15,7 @@ import msgspec
 
 from caliper_stream.ingest import now
 from caliper_stream.privacy.audit import record
+from caliper_stream.privacy.rewrite import refresh_derived
 from caliper_stream.store.base import Store
 from caliper_stream.store.common import Tx
 
@@ -123,6 +124,8 @@ def apply(
                 break
         done.append(Expiry(policy.event_type, policy.days, cutoff, removed))
     total = sum(e.events for e in done)
+    if total:
+        refresh_derived(store)
     record(
         store,
         actor,

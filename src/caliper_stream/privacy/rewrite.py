@@ -11,6 +11,7 @@ from msgspec.structs import astuple
 from caliper_stream.event import decode
 from caliper_stream.ingest import DeadLetter
 from caliper_stream.read import RawEvent
+from caliper_stream.store.base import Store
 from caliper_stream.store.common import EVENT_COLUMNS, Tx, dead_letter_digest
 
 _SET = ", ".join(f"{c} = ?" for c in EVENT_COLUMNS[:-2])  # source and received_at stay
@@ -48,3 +49,11 @@ def changes(rows: Sequence[tuple[int, bytes]], transform: Callable[[bytes], byte
         if new != raw:
             out.append((row_id, new))
     return out
+
+
+def refresh_derived(store: Store) -> None:
+    """Rebuild the analytics summaries now: rewriting or deleting events marks them dirty, and
+    until the rebuild they still hold the old identifiers (which a vacuum must not keep)."""
+    from caliper_stream.analyse.summary import refresh
+
+    refresh(store)

@@ -173,8 +173,9 @@ class SQLStore(ABC):
     # --- maintenance (privacy, erasure, retention) ---------------------------------------------
 
     def transact(self, work: Callable[[Tx], T]) -> T:
-        """Run `work` in ONE write transaction on the write connection and return its result."""
-        with self._write_lock, self._transaction() as cur:
+        """Run `work` in ONE write `transaction`, with ``?`` SQL in either dialect (`Tx`), and
+        return its result."""
+        with self.transaction() as cur:
             return work(Tx(cur, self.dialect))
 
     @abstractmethod
