@@ -143,3 +143,9 @@ def test_lenient_warnings_are_counted_by_kind_unless_all(tmp_path: Path) -> None
     every = run("validate", "--all", str(path))
     assert every.stdout.count("event id is a bare UUID") == 100
     assert len(grouped.stdout.splitlines()) < len(every.stdout.splitlines()) / 20
+
+
+def test_inspect_says_what_a_document_that_is_not_an_event_is() -> None:
+    result = run("inspect", str(SPEC / "v1p1" / "caliperEntityAgent.json"))
+    assert result.returncode == 1
+    assert "an Agent entity, not an event" in result.stderr

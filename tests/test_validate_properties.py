@@ -43,7 +43,10 @@ VALID_EVENTS = [
 VALID_ANY = _items(
     [p for v in ("v1p1", "v1p2") for p in sorted((SPEC / v).glob("*.json")) if p.name != "caliperEndpointConfigPayload.json"]
 )
-INVALID = _items(sorted((SPEC / "v1p2" / "commonErrorFixtures").glob("*.json")))
+#: the spec's invalid fixtures, but for the one that contradicts the JSON Schemas (maxScore: 15 is a number)
+INVALID = _items(sorted(
+    p for p in (SPEC / "v1p2" / "commonErrorFixtures").glob("*.json") if p.name != "caliperEntityScore-MalformedMaxScoreNotAnInt.json"
+))
 LEARN_ITEMS = _items(sorted(LEARN.glob("*.json")))
 
 

@@ -47,10 +47,12 @@ MAX_EVENT_BYTES = 16 * 1024 * 1024
 #: How much of a piece too large to buffer (streamed input only) is kept for the dead letter.
 KEEP_HEAD_BYTES = 64 * 1024
 #: Inputs with more commas than this are split by the scanner, piece by piece: the msgspec split
-#: would first build one object per item (56 bytes for a 2-byte ``0,``).
-DENSE_PIECES = 200_000
-#: Inputs up to this size are not counted (counting costs ~1.3 ms per MB): at most 2 M items,
-#: whose split is then ~110 MB for an instant before `max_items` refuses them.
+#: would first build one object per item (56 bytes for a 2-byte ``0,``), so it is kept to inputs
+#: whose split costs at most ~56 MB for an instant (Learn's JSON has a comma every ~30 bytes:
+#: a 30 MB body of real events still takes the fast split).
+DENSE_PIECES = 1_000_000
+#: Inputs up to this size are not counted (counting costs ~1.3 ms per MB); they hold at most
+#: 2 M items, whose split is ~110 MB for an instant before `max_items` refuses them.
 DENSE_CHECK_BYTES = 4 * 1024 * 1024
 
 
@@ -127,6 +129,34 @@ def _describe(exc: BaseException) -> str:
     if text == "Integer value out of range":
         return "number too large"
     return text or type(exc).__name__
+
+
+def _unsound(ev: RawEvent) -> bool:
+    """A piece that looks like an object or array but does not read as JSON."""
+    if ev.raw[:1] not in (b"{", b"["):
+        return False
+    return ev.error is not None or _decode(_any, ev.text if ev.text is not None else ev.raw)[1] is not None
+
+
+def _run_end(items: list[msgspec.Raw], start: int) -> int:
+    """The end of the run of items from `start` that are not JSON objects."""
+    end = start + 1
+    while end < len(items) and bytes(items[end])[:1] != b"{":
+        end += 1
+    return end
+
+
+def _dense(data: bytes) -> bool:
+    """Whether `data` is large and has more than `DENSE_PIECES` commas (counted a MiB at a time,
+    stopping as soon as that many are seen, so that a bomb is told quickly and the GIL is let go)."""
+    if len(data) <= DENSE_CHECK_BYTES:
+        return False
+    found = 0
+    for at in range(0, len(data), _CHUNK):
+        found += data.count(b",", at, at + _CHUNK)
+        if found > DENSE_PIECES:
+            return True
+    return False
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], data: bytes) -> tuple[Any, str | None]:
@@ -233,7 +263,7 @@ class _Reader:
         split around it; an array item is scanned again at most once, for Open edX's arrays
         of envelopes)."""
         scan = data[:1] in (b"{", b"[") and depth < 2
-        if scan and len(data) > DENSE_CHECK_BYTES and data.count(b",") > DENSE_PIECES:
+        if scan and _dense(data):
             yield from self._split_repaired(data, line, prefix, [], depth)
             return
         top, problem = _decode(_split_any, data)
@@ -275,15 +305,21 @@ class _Reader:
         if not top:
             yield self.failure(prefix, data, "empty array: no events", line)
         self._count(len(top))
+        skip = 0
         for i, item in enumerate(top):
+            if i < skip:
+                continue
             raw = bytes(item)
-            path = join(prefix, i)
             if raw[:1] == b"{":
+                path = join(prefix, i)
                 members, _ = _decode(_split_any, raw)
                 if isinstance(members, dict):
                     yield from self._object(members, raw, line, path)
                     continue
-            yield self.failure(path, raw, "not a Caliper event: expected a JSON object", line)
+                yield self.failure(path, raw, "not a Caliper event: expected a JSON object", line)
+                continue
+            skip = _run_end(top, i)
+            yield self._junk(top, i, skip, prefix, line, None)
 
     def _object(
         self, members: dict[str, msgspec.Raw], raw: bytes, line: int | None, path: str
@@ -302,13 +338,31 @@ class _Reader:
         if not items:
             yield self.failure(data_path, raw, "envelope holds no events (empty data array)", line, envelope)
         self._count(len(items))
+        skip = 0
         for i, item in enumerate(items):
-            item_raw = bytes(item)
-            ev_path = join(data_path, i)
-            if item_raw[:1] != b"{":
-                yield self.failure(ev_path, item_raw, "not a Caliper event: expected a JSON object", line, envelope)
+            if i < skip:
                 continue
-            yield self._event(ev_path, item_raw, envelope=envelope, line=line)
+            item_raw = bytes(item)
+            if item_raw[:1] != b"{":
+                skip = _run_end(items, i)
+                yield self._junk(items, i, skip, data_path, line, envelope)
+                continue
+            yield self._event(join(data_path, i), item_raw, envelope=envelope, line=line)
+
+    def _junk(
+        self, items: list[msgspec.Raw], start: int, end: int, prefix: str, line: int | None, envelope: Envelope | None
+    ) -> RawEvent:
+        """Items ``start`` … ``end - 1`` of an array, none of them an object: one failure, so that
+        100,000 ``null`` cost one dead letter (their bytes joined by commas), not 100,000."""
+        path = join(prefix, start)
+        if end - start == 1:
+            return self.failure(path, bytes(items[start]), "not a Caliper event: expected a JSON object", line, envelope)
+        raw = b",".join([bytes(item) for item in items[start:end]])
+        message = (
+            f"not Caliper events: {end - start} items from {path} to {join(prefix, end - 1)} are not JSON objects"
+            " (kept together, joined by commas)"
+        )
+        return self.failure(path, raw, message, line, envelope)
 
     def _data(self, split: _Envelope, raw: bytes) -> Iterator[RawEvent]:
         """The events of an envelope that has exactly the spec's four properties."""
@@ -320,11 +374,15 @@ class _Reader:
         index = self.events
         source = self.source
         paths = _data_paths(len(split.data))
+        skip = 0
         for i, item in enumerate(split.data):
+            if i < skip:
+                continue
             item_raw = bytes(item)
             if item_raw[:1] != b"{":
                 self.events = index
-                yield self.failure(paths[i], item_raw, "not a Caliper event: expected a JSON object", envelope=envelope)
+                skip = _run_end(split.data, i)
+                yield self._junk(split.data, i, skip, "data", None, envelope)
                 index = self.events
                 continue
             yield RawEvent(index, paths[i], item_raw, envelope, source)
@@ -350,9 +408,31 @@ class _Reader:
         scanner = _Scanner(self, prefix, line, depth + 1)
         was, self.repairing = self.repairing, True
         try:
-            yield from scanner.feed(data, final=True)
+            if self.streamed:
+                yield from scanner.feed(data, final=True)
+                return
+            found = [(scanner.last_start, ev) for ev in scanner.feed(data, final=True)]
         finally:
             self.repairing = was
+        if not scanner.broken:
+            yield from (ev for _, ev in found)
+            return
+        # Brackets or quotes that do not balance (a string cut off before the next event) make
+        # every boundary after the first bad piece a guess: the pieces before it are sound, the
+        # rest of the input is kept as ONE failure rather than as fragments of events.
+        bad = next((k for k, (_, ev) in enumerate(found) if _unsound(ev)), None)
+        yield from (ev for _, ev in found[:bad])
+        if bad is None:
+            return
+        start, ev = found[bad]
+        self.events = ev.index
+        why = ev.error.message if ev.error is not None else "not readable as JSON"
+        yield self.failure(
+            ev.path, data[start:],
+            f"{why}; the brackets or quotes of the input do not balance from here on, so all of its"
+            f" last {len(data) - start} bytes are kept as one piece",
+            line, ev.envelope,
+        )
 
     def _piece(self, raw: bytes, line: int | None, path: str) -> Iterator[RawEvent]:
         """A top-level object that the scanner found to be a bare event."""
@@ -401,6 +481,10 @@ class _Scanner:
         self.header: dict[str, Any] = {}
         self.envelope: Envelope | None = None
         self.count = 0  # pieces in the current container
+        #: stream offset where the piece (or junk) last yielded starts
+        self.last_start = 0
+        #: brackets that do not match or balance, or input ending inside a value
+        self.broken = False
         #: stream offset after the last separator at a piece level (top level, array items,
         #: envelope data): bytes from here to the next piece are not part of any piece
         self.gap: int | None = 0
@@ -438,6 +522,8 @@ class _Scanner:
             yield from self._gap(self.base + len(self.buf))
         self._trim()
         if final and (self.stack or self.in_string):
+            self.broken = True
+            self.last_start = self.piece if self.piece is not None else self.base
             start = (self.piece - self.base) if self.piece is not None else 0
             yield self.reader.failure(
                 self.piece_path if self.piece is not None else self._doc_prefix(),
@@ -486,7 +572,7 @@ class _Scanner:
         assert self.piece is not None
         start = self.piece - self.base
         raw = self.buf[start : end - self.base]
-        self.piece = None
+        self.last_start, self.piece = self.piece, None
         return (raw[:KEEP_HEAD_BYTES], True) if self.oversized else (raw, False)
 
     def _level(self) -> bool:
@@ -508,7 +594,7 @@ class _Scanner:
         if self.gap is None:
             return
         junk = self.buf[max(0, self.gap - self.base) : end - self.base].strip(_WS) + extra
-        self.gap = None
+        self.last_start, self.gap = self.gap, None
         if not junk.replace(_NBSP, b"").strip(_WS):  # Learn indents with U+00A0 too
             return
         path = self._gap_path()
@@ -524,7 +610,10 @@ class _Scanner:
     def _token(self, tok: bytes, start: int, end: int) -> Iterator[RawEvent]:
         depth = len(self.stack)
         c = tok[:1]
-        level = self._level()
+        if depth > 2 and len(tok) > 1:
+            return  # a string inside a piece: the common case, nothing to do
+        self.last_start = start
+        level = depth == 0 or (depth == 1 and self.stack[0] == b"[") or (depth == 2 and self.in_data)
         if c in b"[{" and len(c) == 1:
             if level:
                 yield from self._gap(start)
@@ -552,12 +641,14 @@ class _Scanner:
         if c in b"]}" and len(c) == 1:
             if not self.stack:
                 yield from self._gap(start)
+                self.broken, self.last_start = True, start
                 yield self.reader.failure(self._doc_prefix(), tok, "not JSON: unbalanced bracket", self.line)
                 self.gap = end
                 return
             if level and depth > 0:
                 yield from self._gap(start)
-            self.stack.pop()
+            if (self.stack.pop() == b"{") != (c == b"}"):
+                self.broken = True
             depth = len(self.stack)
             if self.piece is not None and (
                 depth == 0 or (depth == 1 and self.stack[0] == b"[") or (depth == 2 and self.in_data)
@@ -650,7 +741,7 @@ def read_bytes(data: bytes, source: str | None = None, max_items: int | None = N
     if not body:
         yield reader.failure("", b"", "empty input: no JSON document")
         return
-    if body[:1] in (b"{", b"[") and len(body) > DENSE_CHECK_BYTES and body.count(b",") > DENSE_PIECES:
+    if body[:1] in (b"{", b"[") and _dense(body):
         yield from reader._split_repaired(body, None, "", [])
         return
     if body[:1] == b"{":

@@ -221,16 +221,33 @@ def tiny_event(i: int) -> bytes:
     )
 
 
+def reference_seconds(site: Site) -> float:
+    """What a normal Learn batch (100 events, ~330 KB) costs right now: the machine is shared,
+    so cost is judged against this rather than in absolute seconds."""
+    best = float("inf")
+    for _ in range(3):
+        body = envelope(learn_events(100))
+        started = time.monotonic()
+        assert site.post(body).status_code == 200
+        best = min(best, time.monotonic() - started)
+    return best
+
+
 @pytest.mark.parametrize(
-    ("name", "make", "status"),
+    ("name", "make", "status", "budget"),
     [
-        ("100,000 nulls", lambda: b"[" + b",".join([b"null"] * 100_000) + b"]", 400),
-        ("10,000 empty objects", lambda: body_of([b"{}"] * 10_000), 200),
-        ("10,000 tiny valid events", lambda: body_of([tiny_event(i) for i in range(10_000)]), 200),
+        # (budget: times a normal 100-event batch; the issue saw 47-400, 100 and 120)
+        ("100,000 nulls", lambda: b"[" + b",".join([b"null"] * 100_000) + b"]", 400, 25),
+        # 10,000 rows to commit (dead letters or events): a hundred normal batches' worth
+        ("10,000 empty objects", lambda: body_of([b"{}"] * 10_000), 200, 80),
+        ("10,000 tiny valid events", lambda: body_of([tiny_event(i) for i in range(10_000)]), 200, 80),
     ],
 )
-def test_many_tiny_items_answer_fast_without_blocking_health(site: Site, name: str, make: object, status: int) -> None:
+def test_many_tiny_items_answer_fast_without_blocking_health(
+    site: Site, name: str, make: object, status: int, budget: int
+) -> None:
     body = make()  # type: ignore[operator]
+    reference = reference_seconds(site)
     latencies: list[float] = []
     done = threading.Event()
 
@@ -252,9 +269,10 @@ def test_many_tiny_items_answer_fast_without_blocking_health(site: Site, name: s
         done.set()
         prober.join()
     assert r.status_code == status, r.text
-    assert took < 6, f"{name} took {took:.1f} s"
+    assert took < budget * reference, f"{name} took {took:.2f} s, a normal batch {reference:.3f} s"
     assert latencies
-    assert max(latencies) < 1.0, f"/healthz waited {max(latencies):.2f} s during {name}"
+    # parsed on the event loop, /healthz waited as long as the whole parse
+    assert max(latencies) < max(0.25, took / 4), f"/healthz waited {max(latencies):.2f} s of {took:.2f} s"
     if status == 200:
         assert len(r.json().get("problems", [])) <= 21  # summarised past a limit
 

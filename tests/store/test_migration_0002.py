@@ -58,6 +58,11 @@ def test_stored_outcome_events_are_migrated_to_grade_events(dialect: str, reques
         assert {tuple(r) for r in new} == {("GradeEvent", "OutcomeEvent")}
         exported = store.query("SELECT COUNT(*) FROM events WHERE type = ?", ["GradeEvent"])[0][0]
         assert exported == 1 + len(new)
+        from caliper_stream.store.export import Filters, export_query
+
+        for kind, expected in (("GradeEvent", 1 + len(new)), ("OutcomeEvent", 1 + len(new)), ("ViewEvent", 1)):
+            sql, params = export_query("jsonl", "events", Filters(type=kind), store.dialect)
+            assert len(store.query(sql, params)) == expected, kind
     finally:
         store.close()
 

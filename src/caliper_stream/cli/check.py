@@ -184,7 +184,7 @@ def inspect_command(
         try:
             for event in _events(path):
                 if event.rejection is not None:
-                    err.print(f"rejected: {path}: {event.rejection}", highlight=False, markup=False)
+                    err.print(f"rejected: {path}: {_rejection(event)}", highlight=False, markup=False)
                     status = max(status, 1)
                     continue
                 full = _record(event)
@@ -201,6 +201,14 @@ def inspect_command(
     if fmt == "table":
         print_table(records, chosen)
     raise typer.Exit(status)
+
+
+def _rejection(event: Event) -> str:
+    """Why an event has no key data: its rejection, or what the document is instead."""
+    from caliper_stream.validate.report import described
+
+    what = described(event)
+    return f"{event.path or '(input)'}: {what}, not an event" if what else str(event.rejection)
 
 
 def _fields(given: str | None, fmt: str) -> list[str]:

@@ -32,6 +32,7 @@ MAX_LAYERS = 3
 MAX_REASONS = 100
 
 _GZIP = b"\x1f\x8b"
+_STEP = 1024 * 1024
 
 
 class TooLarge(Exception):
@@ -66,13 +67,15 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     data = body
     while data[:2] == _GZIP:
         d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        while data:
-            out += d.decompress(data, limit + 1 - len(out))
+        while True:
+            # a MiB at a time: zlib releases the GIL while it works, the copies stay short
+            chunk = d.decompress(data, min(_STEP, limit + 1 - len(out)))
+            out += chunk
             if len(out) > limit:
                 del out  # not kept alive by the exception's frame: memory goes back at once
                 raise TooLarge(f"body expands beyond {limit} bytes once decompressed")
             data = d.unconsumed_tail
-            if d.eof:
+            if d.eof or not (data or chunk):
                 break
         if not d.eof:
             raise ReadError("truncated gzip data")
@@ -112,7 +115,9 @@ def parse(
         items = [privacy.protect(item) for item in items]
     events: list[Event] = [decode(item) for item in items]
     batch = prepare(events, source=source, received_at=received_at)
-    if not batch.rows and all(item.envelope is None for item in items):
+    # no Caliper structure at all: no event stored and none that sat in an envelope's data (an
+    # envelope's own failures, such as data that is no array or empty, sit at its ``data``)
+    if not batch.rows and all(item.envelope is None or not item.path.endswith("]") for item in items):
         reasons = [r for dl in batch.dead_letters for r in dl.reasons]
         detail = "; ".join(str(r) for r in reasons[:3]) or "no event in the body"
         return refuse(body, reasons, source, received_at, "not-caliper", detail, privacy)

@@ -10,6 +10,7 @@ import msgspec
 from caliper_stream.formats import Column, Kind, open_writer
 from caliper_stream.keydata import FIELDS
 from caliper_stream.store.base import Store
+from caliper_stream.vocab import RENAMED_TYPES
 
 What = Literal["events", "keydata"]
 _GLOB = frozenset("*?[")
@@ -25,7 +26,8 @@ class Filters(msgspec.Struct, frozen=True):
     `course` matches the course number or the course pk, `item` the gradable item pk: exactly,
     as a prefix (``BIO-101`` matches ``BIO-101-26S-001``) or as a glob with ``*``, ``?`` and
     ``[…]`` (``BIO-*-26S-*``); case-sensitive on both backends. `type` is the canonical event
-    type term (``AssessmentEvent``, ``bb:ContentEvent``)."""
+    type term (``AssessmentEvent``, ``bb:ContentEvent``; ``GradeEvent`` includes 1.0's
+    OutcomeEvents, ``OutcomeEvent`` selects only those)."""
 
     since: str | None = None
     until: str | None = None
@@ -99,7 +101,8 @@ def export_query(fmt: str, what: What, filters: Filters, dialect: str = "sqlite"
         where.append(clause)
         params += more
     if filters.type:
-        where.append("type = ?")
+        # a renamed type (1.0's OutcomeEvent) selects the events sent under that name
+        where.append("original_type = ?" if filters.type in RENAMED_TYPES else "type = ?")
         params.append(filters.type)
     sql = f"SELECT {', '.join(cols)} FROM events"
     if where:

@@ -94,12 +94,13 @@ def validate_items(
             report.source = event.source
         unreadable = event.version == "unknown" or (isinstance(item, RawEvent) and item.error is not None)
         problems = validate(event, strict=strict)
-        named = _named(event) if event.rejection is not None and not unreadable else None
+        named = described(event) if event.rejection is not None and not unreadable else None
         report.add(problems, document=named, unreadable=unreadable)
     return report
 
 
-def _named(event: Event) -> str | None:
+def described(event: Event) -> str | None:
+    """What a rejected piece is when it is a Caliper document but not an event (else None)."""
     if not event.rejection or not event.rejection.message.startswith("not a Caliper event: missing"):
         return None
     try:
