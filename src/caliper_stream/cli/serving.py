@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from caliper_stream.cli.common import DbOpt, fail, print_table
-from caliper_stream.errors import StoreError
+from caliper_stream.errors import CaliperStreamError, StoreError
 
 keys_app = typer.Typer(help="API keys: one per Learn site or provider; its name is each event's source.", no_args_is_help=True)
 
@@ -67,6 +67,7 @@ def serve(
     ] = 64,
 ) -> None:
     """Receive Caliper events over HTTP: POST/GET PATH, /healthz, /readyz, /metrics, /openapi.json, /docs."""
+    from caliper_stream.privacy import protection_for
     from caliper_stream.server import SETTINGS_ENV, Settings, create_app, store_options
     from caliper_stream.store import default_db_url, open_store, redact
 
@@ -90,6 +91,11 @@ def serve(
     try:
         store = open_store(url, **store_options(settings))
     except StoreError as exc:
+        fail(str(exc))
+    try:
+        protection_for(store)  # a pseudonymous store without its secret must not start
+    except CaliperStreamError as exc:
+        store.close()
         fail(str(exc))
     where = f"{redact(url)} on http://{host}:{port}{path}"
     if workers == 1:

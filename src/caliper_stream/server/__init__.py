@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from caliper_stream.privacy import protection_for
+from caliper_stream.privacy.nightly import Nightly
 from caliper_stream.server import docs
 from caliper_stream.server.access import AccessLog
 from caliper_stream.server.auth import KeyRing
@@ -77,18 +79,21 @@ def create_app(settings: Settings, store: Store, *, close_store: bool = False) -
     else:
         writer = Writer(store, on_commit=on_commit)
     keys = KeyRing(store, settings.key_cache_seconds)
-    endpoint = IngestEndpoint(settings, writer, keys, metrics, overload)
+    endpoint = IngestEndpoint(settings, writer, keys, metrics, overload, protection_for(store))
     health = Health(
         store, writer, metrics, describe(settings), state,
         public_metrics=settings.public_metrics, authorized=endpoint.authorize,
     )
+    nightly = Nightly(store)  # retention, when the store has a schedule
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await writer.start()
+        nightly.start()
         try:
             yield
         finally:
+            nightly.stop()
             await writer.stop()
             if close_store:
                 store.close()

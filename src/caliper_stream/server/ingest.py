@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from caliper_stream.errors import StoreError, StoreUnavailable
-from caliper_stream.ingest import Batch, now
+from caliper_stream.ingest import Batch, Protection, now
 from caliper_stream.problems import Problem, warning
 from caliper_stream.server.auth import KeyRing, Throttle, key_from_header
 from caliper_stream.server.metrics import Metrics
@@ -78,9 +78,16 @@ class IngestEndpoint:
     """``POST``/``GET`` on the configured path."""
 
     def __init__(
-        self, settings: Settings, writer: BatchWriter, keys: KeyRing, metrics: Metrics, overload: Overload
+        self,
+        settings: Settings,
+        writer: BatchWriter,
+        keys: KeyRing,
+        metrics: Metrics,
+        overload: Overload,
+        privacy: Protection | None = None,
     ) -> None:
         self.settings = settings
+        self.privacy = privacy  # a pseudonymous store's protection, applied before anything is stored
         self.writer = writer
         self.keys = keys
         self.metrics = metrics
@@ -161,10 +168,14 @@ class IngestEndpoint:
             if refused is not None:
                 # 415, but after keeping the body as a dead letter: an authenticated source's
                 # bytes are never dropped, whatever it labelled them (replay them once it is fixed)
-                parsed = refuse(body, [Problem("", refused)], source, now(), "unsupported-media-type", refused)
+                parsed = refuse(
+                    body, [Problem("", refused)], source, now(), "unsupported-media-type", refused, self.privacy
+                )
             else:
                 # always off the event loop: a small body can still hold 100,000 tiny items
-                parsed = await asyncio.to_thread(parse, body, source, self.settings.max_inflated_bytes)
+                parsed = await asyncio.to_thread(
+                    parse, body, source, self.settings.max_inflated_bytes, privacy=self.privacy
+                )
                 if not is_json(ctype):
                     parsed = self._mislabelled(parsed, body, source, ctype)
         except TooLarge as exc:
@@ -179,7 +190,8 @@ class IngestEndpoint:
         batch over its label is worse than accepting it; otherwise 415 (kept as a dead letter)."""
         why = f"Content-Type {ctype!r} is not JSON"
         if parsed.refusal == "not-caliper":
-            return refuse(body, [Problem("", f"{why}; send application/json")], source, now(), "unsupported-media-type", why)
+            reason = Problem("", f"{why}; send application/json")
+            return refuse(body, [reason], source, now(), "unsupported-media-type", why, self.privacy)
         self.metrics.mislabelled(ctype)
         parsed.batch.warnings.insert(0, warning("", f"{why}; the body was read as JSON: send application/json"))
         return parsed

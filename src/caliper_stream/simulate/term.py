@@ -227,14 +227,15 @@ class Term:
     def login(self, user: b.User, start: int, end: int, spec: _Day, timeout: bool | None = None) -> b.Session:
         """Schedule LoggedIn at ``start`` and LoggedOut/TimedOut after ``end``; return the session."""
         lt, session, ip = self.learn, self.session(), self.ip()
-        spec.add(start, partial(b.session_event, lt, user, "LoggedIn", b.ms_time(start), session, ip=ip))
+        agent = b.AGENTS[int(session.hex[:4], 16) % len(b.AGENTS)]  # from the session id: no extra draw
+        spec.add(start, partial(b.session_event, lt, user, "LoggedIn", b.ms_time(start), session, ip=ip, agent=agent))
         if timeout is None:
             timeout = self.rng.random() < 0.25
         if timeout:
             t = end + 30 * MIN
-            spec.add(t, partial(b.session_event, lt, user, "TimedOut", b.ms_time(t), session, ip=ip, started=b.ms_time(start)))
+            spec.add(t, partial(b.session_event, lt, user, "TimedOut", b.ms_time(t), session, ip=ip, agent=agent, started=b.ms_time(start)))
         else:
-            spec.add(end, partial(b.session_event, lt, user, "LoggedOut", b.ms_time(end), session, ip=ip))
+            spec.add(end, partial(b.session_event, lt, user, "LoggedOut", b.ms_time(end), session, ip=ip, agent=agent))
         return session
 
     def student_session(self, day: int, student: b.User, spec: _Day) -> None:
@@ -256,8 +257,11 @@ class Term:
             launch = self.ids.uuid()
             t = self.within(start, end)
             back = t + r.randint(1, 15) * MIN
+            person = self.roster.names[student.uuid]
+            lis = {"lis_person_name_given": person.given, "lis_person_name_family": person.family,
+                   "lis_person_name_full": person.full, "lis_person_contact_email_primary": person.email}
             for action, when in (("LoggedIn", t), ("LoggedOut", back)):
-                spec.add(when, partial(b.lti_event, lt, student, sec.course, action, b.ms_time(when), session, launch_id=launch, launch_url=url, name=name))
+                spec.add(when, partial(b.lti_event, lt, student, sec.course, action, b.ms_time(when), session, launch_id=launch, launch_url=url, name=name, parameters=lis))
         if r.random() < 0.12:
             sec = self.roster.sections[r.choice(courses)]
             forum = r.choice(sec.forums)

@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
 
 from caliper_stream.ingest import Batch, DeadLetter, Row
 from caliper_stream.problems import Problem
+
+if TYPE_CHECKING:
+    from caliper_stream.store.common import Tx
+
+T = TypeVar("T")
 
 
 class WriteResult(msgspec.Struct):
@@ -228,6 +233,17 @@ class Store(Protocol):
 
     def stats(self) -> Stats:
         """Counts by source, type, action and day, and the newest event per source."""
+        ...
+
+    # --- maintenance (privacy, erasure, retention) ---------------------------------------------
+
+    def transact(self, work: Callable[[Tx], T]) -> T:
+        """Run `work` in ONE write transaction (``?`` SQL through `Tx`) and return its result."""
+        ...
+
+    def vacuum(self, tables: Sequence[str]) -> list[str]:
+        """Rewrite `tables` so that deleted rows leave no bytes in the database files (SQLite:
+        secure_delete, VACUUM, WAL truncated; PostgreSQL: VACUUM FULL); return warnings."""
         ...
 
     def ping(self) -> None:

@@ -11,9 +11,9 @@ import hashlib
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec.structs import astuple
@@ -41,6 +41,8 @@ DEAD_LETTER_COLUMNS: tuple[str, ...] = ("raw", "digest", "reasons", "source", "r
 
 _encode_reasons = msgspec.json.Encoder().encode
 _decode_reasons = msgspec.json.Decoder(list[Problem]).decode
+
+T = TypeVar("T")
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?|(?<!:):([A-Za-z_][A-Za-z0-9_]*)|%")
 
@@ -144,6 +146,27 @@ def attribute(batches: Sequence[Batch], inserted: set[str]) -> list[WriteResult]
     return results
 
 
+class Tx:
+    """A write transaction as maintenance code sees it: ``?`` SQL in either dialect."""
+
+    def __init__(self, cur: Any, dialect: str) -> None:
+        self.cur = cur
+        self.dialect = dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        self.cur.execute(translate(sql, self.dialect), params)
+        return int(self.cur.rowcount or 0)
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        if params:
+            self.cur.executemany(translate(sql, self.dialect), params)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.cur.execute(translate(sql, self.dialect), params)
+        return list(self.cur.fetchall())
+
+
 class SQLStore(ABC):
     """The backend-independent half of a store."""
 
@@ -185,6 +208,18 @@ class SQLStore(ABC):
 
     def _sql(self, sql: str) -> str:
         return translate(sql, self.dialect)
+
+    # --- maintenance (privacy, erasure, retention) ---------------------------------------------
+
+    def transact(self, work: Callable[[Tx], T]) -> T:
+        """Run `work` in ONE write `transaction`, with ``?`` SQL in either dialect (`Tx`), and
+        return its result."""
+        with self.transaction() as cur:
+            return work(Tx(cur, self.dialect))
+
+    @abstractmethod
+    def vacuum(self, tables: Sequence[str]) -> list[str]:
+        """Rewrite `tables` so that deleted rows leave no bytes behind; return warnings."""
 
     # --- migrations --------------------------------------------------------------------------
 

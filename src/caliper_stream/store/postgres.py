@@ -24,6 +24,7 @@ from itertools import count
 from typing import Any, Literal
 
 import psycopg
+import psycopg.sql
 
 from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.ingest import Row
@@ -180,6 +181,19 @@ class PostgresStore(SQLStore):
             raise _error(exc, "query failed") from exc
         finally:
             conn.close()
+
+    def vacuum(self, tables: Sequence[str]) -> list[str]:
+        """VACUUM FULL writes each table (and its TOAST) into new files and unlinks the old ones,
+        so deleted tuples leave the relation files; it locks each table while it runs."""
+        conn = self._connect()
+        try:
+            for table in tables:
+                conn.execute(f"VACUUM FULL {psycopg.sql.Identifier(table).as_string(conn)}")
+        except psycopg.Error as exc:
+            raise _error(exc, "VACUUM failed") from exc
+        finally:
+            conn.close()
+        return []
 
     def close(self) -> None:
         with self._readers_lock:
