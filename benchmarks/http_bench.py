@@ -185,7 +185,8 @@ def http_rate(
     key = subprocess.run([*cli, "keys", "add", "bench", "--db", url], capture_output=True, text=True, check=True).stdout.strip()
     port = free_port()
     log = (tmp / f"serve-{port}.log").open("wb")
-    args = [*cli, "serve", "--db", url, "--port", str(port), "--workers", str(workers), "--overload-events", "1000000", *extra]
+    args = [*cli, "serve", "--db", url, "--port", str(port), "--workers", str(workers), "--overload-events", "1000000",
+            "--public-metrics", "--max-client-connections", "100000", *extra]
     proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

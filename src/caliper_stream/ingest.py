@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Protocol
 
 import msgspec
 
@@ -17,6 +18,15 @@ from caliper_stream.event import Event, decode
 from caliper_stream.keydata import KeyData
 from caliper_stream.problems import Problem
 from caliper_stream.read import RawEvent
+
+
+class Protection(Protocol):
+    """A store's pseudonymisation (`caliper_stream.privacy`): applied to every raw event before
+    it is decoded, and to bytes kept whole as dead letters."""
+
+    def protect(self, item: RawEvent | Event) -> RawEvent: ...
+
+    def scrub(self, data: bytes) -> bytes: ...
 
 
 class Row(msgspec.Struct):
@@ -75,11 +85,15 @@ def prepare(
     source: str | None,
     received_at: str | None = None,
     strict: bool = False,
+    privacy: Protection | None = None,
 ) -> Batch:
-    """Decode `items` and split them into rows and dead letters."""
+    """Decode `items` and split them into rows and dead letters (pseudonymised first when the
+    store is pseudonymous: nothing personal reaches a row or a dead letter)."""
     received_at = received_at or now()
     batch = Batch()
     for item in items:
+        if privacy is not None:
+            item = privacy.protect(item)
         event = item if isinstance(item, Event) else decode(item)
         if event.text is not None:
             batch.repaired += 1

@@ -57,7 +57,9 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> Server:
+    def start(self, ready: str = "/readyz") -> Server:
+        """Start and wait until `ready` answers 200 (``/healthz`` for a server not meant to be
+        ready)."""
         for _attempt in range(3):  # a free port can be taken between probing and binding
             self.port = free_port()
             with self.log.open("ab") as log:
@@ -67,19 +69,19 @@ class Server:
                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                     env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 )
-            if self._wait_ready():
+            if self._wait_ready(ready):
                 return self
             self.kill()
         raise RuntimeError(f"server did not become ready; log:\n{self.log.read_text()[-4000:]}")
 
-    def _wait_ready(self) -> bool:
+    def _wait_ready(self, ready: str) -> bool:
         assert self.proc is not None
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
             try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                if httpx.get(self.url + ready, timeout=2).status_code == 200:
                     return True
             except httpx.TransportError:
                 pass
@@ -124,6 +126,12 @@ class Site:
             h["Prefer"] = "return=representation"
         h.update(headers or {})
         return self.client.post("/caliper", content=body, headers=h)
+
+    def metrics(self) -> str:
+        """The ``/metrics`` text (it needs a key unless the server runs with --public-metrics)."""
+        r = self.client.get("/metrics", headers={"Authorization": self.key})
+        assert r.status_code == 200, r.text
+        return r.text
 
     def count(self, where: str = "1 = 1", params: tuple[object, ...] = ()) -> int:
         return int(self.store.query(f"SELECT count(*) FROM events WHERE {where}", params)[0][0])

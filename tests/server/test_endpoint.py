@@ -11,6 +11,7 @@ import pytest
 from harness import Site, add_key, cli
 from payloads import LEARN, broken, envelope, ids, learn_events
 
+from caliper_stream.server.ingest import DUPLICATE_NOTE
 from caliper_stream.vocab import CONTEXTS
 
 PROBLEM = "application/problem+json"
@@ -77,7 +78,7 @@ def test_duplicate_repost_is_stored_once_and_answered_200(site: Site) -> None:
     assert site.post(body).json() == {"accepted": 10, "duplicates": 0, "rejected": 0}
     again = site.post(body)
     assert again.status_code == 200
-    assert again.json() == {"accepted": 0, "duplicates": 10, "rejected": 0}
+    assert again.json() == {"accepted": 0, "duplicates": 10, "rejected": 0, "note": DUPLICATE_NOTE}
     assert site.count_ids(ids(events)) == 10
 
 
@@ -239,7 +240,8 @@ def test_health_readiness_openapi_and_metrics(site: Site) -> None:
     assert spec["openapi"].startswith("3.")
     assert {"post", "get"} <= set(spec["paths"]["/caliper"])
     site.post(envelope(learn_events(1, offset=0)))
-    text = site.client.get("/metrics").text
+    assert site.client.get("/metrics").status_code == 401  # a key is needed by default
+    text = site.metrics()
     assert f'caliper_events_total{{outcome="accepted",source="{site.name}",type=' in text
     assert 'caliper_http_requests_total{method="POST",status="200"}' in text
     assert 'caliper_http_requests_total{method="POST",status="401"}' in text

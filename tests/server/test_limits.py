@@ -83,7 +83,7 @@ class Lock:
 
 
 def pending(site: Site) -> float:
-    for line in site.client.get("/metrics").text.splitlines():
+    for line in site.metrics().splitlines():
         if line.startswith("caliper_pending_events "):
             return float(line.split()[1])
     raise AssertionError("no caliper_pending_events gauge")
@@ -142,7 +142,7 @@ def test_database_that_cannot_commit_is_503_and_stores_nothing(fragile_site: Sit
         lock.release()
     assert site.count_ids(ids(events)) == 0
     assert site.post(body).json() == {"accepted": 5, "duplicates": 0, "rejected": 0}
-    assert "caliper_commit_failures_total 2.0" in site.client.get("/metrics").text
+    assert "caliper_commit_failures_total 2.0" in site.metrics()
 
 
 def child_pids(pid: int) -> list[int]:

@@ -15,6 +15,8 @@ import pytest
 from harness import Server, Site, start_site
 from payloads import LEARN, broken, envelope, ids, learn_events
 
+from caliper_stream.server.ingest import DUPLICATE_NOTE
+
 pytestmark = pytest.mark.postgres
 
 @pytest.fixture(scope="module")
@@ -80,6 +82,6 @@ def test_kill_9_then_restart(pg_url: str, pg_site: Site, tmp_path: Path) -> None
         server.start()
         with httpx.Client(base_url=server.url, timeout=30) as c:
             r = c.post("/caliper?summary=1", content=envelope(events), headers={"Authorization": pg_site.key})
-        assert r.json() == {"accepted": 0, "duplicates": 50, "rejected": 0}
+        assert r.json() == {"accepted": 0, "duplicates": 50, "rejected": 0, "note": DUPLICATE_NOTE}
     finally:
         server.kill()

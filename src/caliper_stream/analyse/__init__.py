@@ -14,11 +14,18 @@ from typing import Any
 
 from caliper_stream.analyse.activity import activity, content, lti, sources
 from caliper_stream.analyse.assessments import attempts, funnel, items, question_types, scores
-from caliper_stream.analyse.gradebook import gradebook
+from caliper_stream.analyse.gradebook import (
+    grade_distribution,
+    grade_matrix,
+    gradebook,
+    gradebook_cell,
+)
 from caliper_stream.analyse.summary import refresh
 
 REPORTS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "gradebook": gradebook,
+    "grade-matrix": grade_matrix,
+    "grade-distribution": grade_distribution,
     "funnel": funnel,
     "scores": scores,
     "items": items,
@@ -36,7 +43,10 @@ __all__ = [
     "attempts",
     "content",
     "funnel",
+    "grade_distribution",
+    "grade_matrix",
     "gradebook",
+    "gradebook_cell",
     "items",
     "lti",
     "question_types",

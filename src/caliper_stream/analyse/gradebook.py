@@ -1,53 +1,593 @@
-"""The gradebook: the latest grade of every user on every gradable item.
+"""The gradebook, cell by cell, as Learn's Grade Center shows it.
 
-Learn sends a GradeEvent (1.0: OutcomeEvent) for each submission, grading, override, cleared
-override and deleted attempt, nightly and often hours late, so the *latest by eventTime* per
-user and item is the current grade; ``grade_action`` says which kind of change it was.
+Learn sends one GradeEvent (Caliper 1.0: OutcomeEvent) per change in a cell's grade history:
+submissions, grades, feedback, overrides, cleared overrides, deleted attempts. The
+instructor-side ones arrive in the nightly bulk, hours late, sometimes twice, and imports bring
+old dumps, so a cell is *folded* from all of its events and the answer never depends on the
+order they arrived in. A cell is one (course, user, gradable item); ``bb:action.name`` says what
+each event did (its last two segments: ``override.grade``, ``override.clear``,
+``attempt.delete``, ``…feedback``/``feedback.update``, ``…submit``; anything else that carries
+a score — ``attempt.grade``, ``manual.grade``, an unnamed 1.0 Result — is a grade).
+
+The rules (Grade Center's, in this order):
+
+1. **An active override wins.** The latest, by eventTime, of the cell's *override.grade* and
+   *override.clear* events decides: an override gives its score; a clear means no override,
+   whatever score the clear event carries.
+2. **Else the last graded attempt that was not deleted.** Attempts are ordered by their start
+   time (``startedAtTime``), then by pk1 (Learn numbers attempts as it creates them); the
+   latest one that has a score is current, so regrading an earlier attempt does not make it
+   current, and deleting the last attempt brings back the one before it. An attempt's score is
+   that of its latest scoring event by eventTime (a grade, a manual grade, or a submission
+   that carries a score, e.g. an auto-graded test); feedback, entered or updated, never changes
+   a score. An attempt with a delete event is deleted, whenever the delete was sent.
+3. **Else no score**: ``needs grading`` if a submitted attempt waits, ``attempt deleted`` if
+   every attempt was deleted.
+
+Statuses: a cell is ``overridden``, ``graded``, ``needs grading``, ``attempt deleted`` or
+None (nothing gradable happened, e.g. only a cleared override); an attempt is ``graded``
+(it has a score), ``needs grading`` (submitted, no score yet), ``deleted``, or ``submitted``
+(known from grade history events only, without a submission or a score). The max score of an
+item is the latest positive ``maxScore`` its grade events carry, else the points possible an
+admin loaded (`caliper_stream.analyse.names`; Caliper 1.0 events carry none). Ties in eventTime
+are broken by the event's content (action, score), never by arrival.
+
+Filters: ``course`` (courseNumber), ``user`` (uuid, pk1 or batch_uid), ``item`` (gradable item
+pk1); ``until`` gives the gradebook as it stood then (events up to that eventTime), ``since``
+keeps the cells that changed at or after it (ISO 8601 UTC, compared with eventTime).
+
+Speed: reports read the cells kept in ``gb_cells`` (migration 0004), which `refresh` brings up
+to date first: the courses with grade events above a high-water mark are folded again from their
+grade events (through the partial index ``events_grades``, covering on SQLite), every course
+when events were deleted or rewritten. ``until``, ``detail`` and one cell fold from the events.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
-from caliper_stream.analyse._sql import rows, user_key, where
+import msgspec
+
+from caliper_stream.analyse.names import Names, load_names
+from caliper_stream.errors import StoreError
 from caliper_stream.store.base import Store
 
-COLUMNS = [
-    "course_number",
-    "user_uuid",
-    "user_pk",
-    "user_external_id",
-    "gradable_item_pk",
-    "attempt_pk",
-    "score",
-    "max_score",
-    "grade_action",
-    "graded_at",
-    "grade_events",
-]
+OVERRIDE, CLEAR, DELETE, FEEDBACK, SUBMIT, GRADE = "override", "clear", "delete", "feedback", "submit", "grade"
+OVERRIDDEN, GRADED, NEEDS_GRADING, DELETED, SUBMITTED = "overridden", "graded", "needs grading", "attempt deleted", "submitted"
 
 
-def gradebook(
-    store: Store, course: str | None = None, user: str | None = None
-) -> list[dict[str, Any]]:
-    """One row per (course, user, gradable item) with the latest score."""
-    clauses = ["type IN ('GradeEvent', 'OutcomeEvent')", "gradable_item_pk IS NOT NULL"]
+def change_kind(action: str | None) -> str:
+    """What a ``bb:action.name`` does to a cell (see the module docstring)."""
+    if not action:
+        return GRADE
+    if action.endswith(".override.grade"):
+        return OVERRIDE
+    if action.endswith(".override.clear"):
+        return CLEAR
+    if action.endswith(".attempt.delete"):
+        return DELETE
+    if ".feedback" in action:
+        return FEEDBACK
+    if action.endswith(".submit"):
+        return SUBMIT
+    return GRADE
+
+
+class Change(msgspec.Struct, frozen=True):
+    """One event of a cell's history: when, what (``bb:action.name``), by whom, when it arrived."""
+
+    event_time: str | None
+    action: str | None
+    kind: str
+    attempt_pk: str | None
+    score: float | None
+    who: str | None
+    received_at: str | None
+
+    def order(self) -> tuple[str, str, float]:
+        """eventTime first; ties broken by content, never by arrival."""
+        return (self.event_time or "", self.action or "", -math.inf if self.score is None else self.score)
+
+
+class Attempt(msgspec.Struct):
+    attempt_pk: str | None
+    started_at: str | None
+    status: str
+    score: float | None
+    scored_at: str | None
+
+
+class Override(msgspec.Struct):
+    score: float | None
+    at: str | None
+    who: str | None
+    #: False when a later override.clear cleared it
+    active: bool
+
+
+class Cell(msgspec.Struct):
+    """One gradebook cell; ``attempts`` and ``history`` are None unless asked for (``detail``)."""
+
+    course_number: str | None
+    user_uuid: str | None
+    user_pk: str | None
+    user_external_id: str | None
+    item_pk: str | None
+    score: float | None
+    source: str | None
+    max_score: float | None
+    status: str | None
+    attempt_count: int
+    deleted_count: int
+    #: ``active``, ``cleared`` or None
+    override_state: str | None
+    changed_at: str | None
+    events: int
+    #: the ``bb:action.name`` that set the score (else of the latest change)
+    grade_action: str | None
+    attempts: list[Attempt] | None = None
+    override: Override | None = None
+    history: list[Change] | None = None
+    user_key: str | None = None
+
+    @property
+    def percent(self) -> float | None:
+        if self.score is None or not self.max_score:
+            return None
+        return round(100 * self.score / self.max_score, 2)
+
+
+def _attempt_order(a: Attempt) -> tuple[str, int, str]:
+    pk = a.attempt_pk or ""
+    parts = pk.split("_")
+    number = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else -1
+    return (a.started_at or "", number, pk)
+
+
+class Folded(msgspec.Struct):
+    """What `fold` decides for one cell; ``action`` is the ``bb:action.name`` that set the score."""
+
+    score: float | None
+    source: str | None
+    status: str | None
+    attempts: list[Attempt]
+    override: Override | None
+    action: str | None
+
+
+def fold(history: Iterable[Change], started: dict[str | None, str | None] | None = None) -> Folded:
+    """Score, source, status, attempts and override of one cell from its changes, in any order
+    (the rules of the module docstring). ``started`` maps an attempt pk to its start time."""
+    started = started or {}
+    latest_override: Change | None = None
+    scored: dict[str | None, Change] = {}
+    submitted: set[str | None] = set()
+    deleted: set[str | None] = set()
+    seen: dict[str | None, None] = {}
+    for c in history:
+        if c.kind in (OVERRIDE, CLEAR):
+            if latest_override is None or c.order() > latest_override.order():
+                latest_override = c
+            continue
+        seen[c.attempt_pk] = None
+        if c.kind == DELETE:
+            deleted.add(c.attempt_pk)
+        elif c.kind == FEEDBACK:
+            continue
+        else:
+            if c.kind == SUBMIT:
+                submitted.add(c.attempt_pk)
+            if c.score is not None:
+                best = scored.get(c.attempt_pk)
+                if best is None or c.order() > best.order():
+                    scored[c.attempt_pk] = c
+    attempts = []
+    for pk in seen:
+        got = scored.get(pk)
+        if pk in deleted:
+            status = "deleted"
+        elif got is not None:
+            status = GRADED
+        elif pk in submitted:
+            status = NEEDS_GRADING
+        else:
+            status = SUBMITTED
+        attempts.append(Attempt(pk, started.get(pk), status, got.score if got else None, got.event_time if got else None))
+    attempts.sort(key=_attempt_order)
+    override = None
+    if latest_override is not None:
+        active = latest_override.kind == OVERRIDE
+        override = Override(latest_override.score if active else None, latest_override.event_time, latest_override.who, active)
+        if active:
+            return Folded(latest_override.score, "override", OVERRIDDEN, attempts, override, latest_override.action)
+    for a in reversed(attempts):
+        if a.status == GRADED:
+            return Folded(a.score, "attempt", GRADED, attempts, override, scored[a.attempt_pk].action)
+    if any(a.status in (NEEDS_GRADING, SUBMITTED) for a in attempts):
+        return Folded(None, None, NEEDS_GRADING, attempts, override, None)
+    return Folded(None, None, DELETED if attempts else None, attempts, override, None)
+
+
+_SELECT = """
+    SELECT course_number, gradable_item_pk, user_uuid, user_pk, user_external_id, actor_id, attempt_pk,
+           started_at, event_time, grade_action, score, max_score, received_at
+    FROM events WHERE type IN ('GradeEvent', 'OutcomeEvent') AND gradable_item_pk IS NOT NULL
+"""
+_KINDS: dict[str | None, str] = {}
+
+
+def _filters(course: str | None, user: str | None, item: str | None, *, events: bool) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
     params: list[Any] = []
-    where(clauses, params, "course_number", course)
+    if course is not None:
+        clauses.append("course_number = ?")
+        params.append(course if events or course else "")
+    if item is not None:
+        clauses.append("gradable_item_pk = ?" if events else "item_pk = ?")
+        params.append(item)
     if user is not None:
         clauses.append("(user_uuid = ? OR user_pk = ? OR user_external_id = ?)")
         params += [user, user, user]
-    sql = f"""
-        SELECT course_number, user_uuid, user_pk, user_external_id, gradable_item_pk, attempt_pk,
-               score, max_score, grade_action, event_time, n
-        FROM (
-            SELECT *,
-                   ROW_NUMBER() OVER (PARTITION BY course_number, {user_key()}, gradable_item_pk
-                                      ORDER BY event_time DESC, id DESC) AS rank,
-                   COUNT(*) OVER (PARTITION BY course_number, {user_key()}, gradable_item_pk) AS n
-            FROM events WHERE {" AND ".join(clauses)}
-        ) AS graded
-        WHERE rank = 1
-        ORDER BY course_number, user_external_id, user_pk, gradable_item_pk
+    return clauses, params
+
+
+def compute(
+    store: Store, *, course: str | None = None, user: str | None = None, item: str | None = None,
+    until: str | None = None, null_course: bool = False,
+) -> list[Cell]:
+    """Fold cells straight from the grade events, with attempts and history (``until``: only
+    events up to that eventTime; ``null_course``: the grade events without a course)."""
+    clauses, params = _filters(course, user, item, events=True)
+    if null_course:
+        clauses.append("course_number IS NULL")
+    if until is not None:
+        clauses.append("event_time <= ?")
+        params.append(until)
+    sql = _SELECT + "".join(" AND " + c for c in clauses)
+    groups: dict[tuple[Any, Any, Any], list[tuple[Any, ...]]] = defaultdict(list)
+    item_max: dict[Any, tuple[str, float]] = {}
+    for r in store.query(sql, params):
+        groups[(r[0], r[2] or r[3] or r[5], r[1])].append(r)
+        if r[11] is not None and r[11] > 0:
+            known = item_max.get(r[1])
+            at = r[8] or ""
+            if known is None or (at, r[11]) > known:
+                item_max[r[1]] = (at, float(r[11]))
+    out = []
+    for (course_number, user_key, item_pk), rs in groups.items():
+        history = []
+        started: dict[str | None, str | None] = {}
+        for r in rs:
+            kind = _KINDS.get(r[9])
+            if kind is None:
+                kind = _KINDS[r[9]] = change_kind(r[9])
+            history.append(Change(r[8], r[9], kind, r[6], r[10], r[5], r[12]))
+            if r[7] is not None and (started.get(r[6]) is None or r[7] < (started[r[6]] or "")):
+                started[r[6]] = r[7]
+        f = fold(history, started)
+        history.sort(key=Change.order)
+        found = item_max.get(item_pk)
+        out.append(Cell(
+            course_number, next((r[2] for r in rs if r[2]), None), next((r[3] for r in rs if r[3]), None),
+            next((r[4] for r in rs if r[4]), None), item_pk, f.score, f.source, found[1] if found else None, f.status,
+            sum(a.status != "deleted" for a in f.attempts), sum(a.status == "deleted" for a in f.attempts),
+            None if f.override is None else "active" if f.override.active else "cleared",
+            history[-1].event_time if history else None, len(history), f.action or history[-1].action,
+            f.attempts, f.override, history, user_key,
+        ))
+    return out
+
+
+def refresh(store: Store) -> int:
+    """Bring ``gb_cells`` up to date: recompute every course with grade events above the
+    high-water mark (every course when events were deleted or rewritten since the last build).
+    Returns the number of courses recomputed (0 when nothing is new: one indexed query)."""
+    high_water, generation, built = store.query("SELECT high_water, generation, built_generation FROM gb_state WHERE id = 1")[0]
+    top = int(store.query("SELECT max(id) FROM events")[0][0] or 0)
+    if top == high_water and generation == built:
+        return 0
+    top = store.events_high_water()
+    grade_filter = "type IN ('GradeEvent', 'OutcomeEvent') AND gradable_item_pk IS NOT NULL"
+    if generation != built:
+        found = store.query(f"SELECT DISTINCT course_number FROM events WHERE {grade_filter} AND id <= ?", [top])
+        found += store.query("SELECT DISTINCT course_number FROM gb_cells")
+    else:
+        found = store.query(f"SELECT DISTINCT course_number FROM events WHERE {grade_filter} AND id > ? AND id <= ?", [high_water, top])
+    courses = sorted({c or "" for (c,) in found})
+    rows: list[tuple[Any, ...]] = []
+    for number in courses:
+        for c in compute(store, course=number or None, null_course=not number):
+            rows.append((
+                number, c.user_external_id or "", c.user_key or "", c.item_pk, c.user_uuid, c.user_pk, c.user_external_id, c.score, c.source,
+                c.max_score, c.status, c.attempt_count, c.deleted_count, c.override_state, c.changed_at, c.events,
+                c.grade_action,
+            ))
+    store.put_gradebook(courses, rows, top, generation)
+    return len(courses)
+
+
+_CELLS = """
+    SELECT course_number, user_uuid, user_pk, user_external_id, item_pk, score, source, max_score, status,
+           attempts, deleted_attempts, override, changed_at, grade_events, grade_action, user_key
+    FROM gb_cells
+"""
+#: the order every report lists cells in: course, batch_uid, user key, item (gb_cells' primary key)
+_ORDER_BY = " ORDER BY course_number, user_sort, user_key, item_pk"
+
+
+def _kept(store: Store, course: str | None, user: str | None, item: str | None, since: str | None) -> list[tuple[Any, ...]] | None:
+    """The kept cells as ``_CELLS`` tuples in report order, after a `refresh`; None when the
+    store cannot be refreshed (e.g. read-only)."""
+    try:
+        refresh(store)
+    except StoreError:
+        return None
+    clauses, params = _filters(course, user, item, events=False)
+    if since is not None:
+        clauses.append("changed_at >= ?")
+        params.append(since)
+    return store.query(_CELLS + (" WHERE " + " AND ".join(clauses) if clauses else "") + _ORDER_BY, params)
+
+
+def cells(
+    store: Store,
+    *,
+    course: str | None = None,
+    user: str | None = None,
+    item: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    names: Names | None = None,
+    detail: bool = False,
+) -> list[Cell]:
+    """Every cell of the gradebook (filters: see the module docstring), in course, user, item
+    order. Read from ``gb_cells`` after a `refresh`, unless ``detail`` or ``until`` ask for
+    what only the events hold (or the store is read-only): then folded from the events."""
+    kept = None if detail or until is not None else _kept(store, course, user, item, since)
+    if kept is not None:
+        found = [
+            Cell(
+                r[0] or None, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+                r[13], r[14], user_key=r[15] or None,
+            )
+            for r in kept
+        ]
+    else:
+        found = compute(store, course=course, user=user, item=item, until=until)
+        if since is not None:
+            found = [c for c in found if (c.changed_at or "") >= since]
+        found.sort(key=lambda c: (c.course_number or "", c.user_external_id or "", c.user_key or "", c.item_pk or ""))
+    if names is not None:
+        for c in found:
+            if c.max_score is None and c.item_pk in names.items:
+                c.max_score = names.items[c.item_pk].max_score
+    return found
+
+
+def _row(cell: Cell, names: Names, detail: bool) -> dict[str, Any]:
+    course_name = names.courses.get(cell.course_number or "")
+    item = names.items.get(cell.item_pk or "")
+    row: dict[str, Any] = {
+        "course_number": cell.course_number,
+        "course_name": course_name,
+        "user_uuid": cell.user_uuid,
+        "user_pk": cell.user_pk,
+        "user_external_id": cell.user_external_id,
+        "user_name": names.user_name(cell.user_uuid, cell.user_pk, cell.user_external_id),
+        "gradable_item_pk": cell.item_pk,
+        "item_name": item.name if item else None,
+        "score": cell.score,
+        "source": cell.source,
+        "max_score": cell.max_score,
+        "percent": cell.percent,
+        "status": cell.status,
+        "attempts": cell.attempt_count,
+        "deleted_attempts": cell.deleted_count,
+        "override": cell.override_state,
+        "grade_action": cell.grade_action,
+        "changed_at": cell.changed_at,
+        "grade_events": cell.events,
+    }
+    if detail:
+        row["attempt_list"] = msgspec.to_builtins(cell.attempts)
+        row["override_detail"] = msgspec.to_builtins(cell.override)
+        row["history"] = msgspec.to_builtins(cell.history)
+    return row
+
+
+def gradebook(
+    store: Store,
+    *,
+    course: str | None = None,
+    user: str | None = None,
+    item: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    detail: bool = False,
+) -> list[dict[str, Any]]:
+    """One row per (course, user, gradable item): current score, its source, status, counts,
+    and names next to ids when loaded; ``detail`` adds the attempts, override and history."""
+    names = load_names(store)
+    kept = None if detail or until is not None else _kept(store, course, user, item, since)
+    if kept is None:
+        found = cells(store, course=course, user=user, item=item, since=since, until=until, names=names, detail=detail)
+        return [_row(c, names, detail) for c in found]
+    # the hot path (a whole site is ~10^5 cells): rows straight from the kept tuples
+    courses, items, user_name = names.courses, names.items, names.user_name
+    out = []
+    for r in kept:
+        known = items.get(r[4])
+        score, max_score = r[5], r[7]
+        if max_score is None and known is not None:
+            max_score = known.max_score
+        out.append({
+            "course_number": r[0] or None,
+            "course_name": courses.get(r[0]),
+            "user_uuid": r[1],
+            "user_pk": r[2],
+            "user_external_id": r[3],
+            "user_name": user_name(r[1], r[2], r[3]) if names.has_users else None,
+            "gradable_item_pk": r[4],
+            "item_name": known.name if known is not None else None,
+            "score": score,
+            "source": r[6],
+            "max_score": max_score,
+            "percent": round(100 * score / max_score, 2) if score is not None and max_score else None,
+            "status": r[8],
+            "attempts": r[9],
+            "deleted_attempts": r[10],
+            "override": r[11],
+            "grade_action": r[14],
+            "changed_at": r[12],
+            "grade_events": r[13],
+        })
+    return out
+
+
+def gradebook_cell(store: Store, course: str, user: str, item: str) -> dict[str, Any] | None:
+    """One cell with its attempts, override and full history (``who`` is the Score's
+    ``scoredBy`` when the event names one, else the actor); None when there is no such cell."""
+    names = load_names(store)
+    found = cells(store, course=course, user=user, item=item, names=names, detail=True)
+    if not found:
+        return None
+    row = _row(found[0], names, True)
+    scored_by = _scored_by(store, course, item, user)
+    for change in row["history"]:
+        who = scored_by.get((change["event_time"], change["action"], change["attempt_pk"]))
+        if who:
+            change["who"] = who
+    return row
+
+
+def _scored_by(store: Store, course: str, item: str, user: str) -> dict[tuple[Any, Any, Any], str]:
+    """``generated.scoredBy`` of a cell's events, read from their raw bytes (one cell only)."""
+    sql = """
+        SELECT event_time, grade_action, attempt_pk, raw FROM events
+        WHERE type IN ('GradeEvent', 'OutcomeEvent') AND gradable_item_pk IS NOT NULL
+          AND course_number = ? AND gradable_item_pk = ? AND (user_uuid = ? OR user_pk = ? OR user_external_id = ?)
     """
-    return rows(store, sql, params, COLUMNS)
+    out = {}
+    for at, action, attempt, raw in store.query(sql, [course, item, user, user, user]):
+        try:
+            doc = msgspec.json.decode(bytes(raw), strict=False)
+        except msgspec.DecodeError:
+            continue
+        generated = doc.get("generated") if isinstance(doc, dict) else None
+        by = generated.get("scoredBy") if isinstance(generated, dict) else None
+        who = by if isinstance(by, str) else (by.get("id") or by.get("@id")) if isinstance(by, dict) else None
+        if isinstance(who, str):
+            out[(at, action, attempt)] = who
+    return out
+
+
+def grade_matrix(
+    store: Store,
+    *,
+    course: str | None = None,
+    user: str | None = None,
+    item: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> list[dict[str, Any]]:
+    """Users × items, like a Grade Center export: one row per (course, user), one column per
+    item headed ``Name [Total Pts: X Score] |pk1``; a cell is its score, ``Needs Grading`` or
+    empty."""
+    names = load_names(store)
+    found = cells(store, course=course, user=user, item=item, since=since, until=until, names=names)
+    headers: dict[str, str] = {}
+    max_by_item: dict[str, float | None] = {}
+    for c in found:
+        if c.max_score is not None or (c.item_pk or "") not in max_by_item:
+            max_by_item[c.item_pk or ""] = c.max_score
+    for pk in sorted(max_by_item, key=lambda p: _item_sort(p, names)):
+        known = names.items.get(pk)
+        points = max_by_item[pk]
+        headers[pk] = f"{known.name if known else pk} [Total Pts: {_num(points) if points is not None else '-'} Score] |{pk}"
+    rows: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for c in found:
+        key = (c.course_number, c.user_key)
+        row = rows.get(key)
+        if row is None:
+            user_row = names.user(c.user_uuid, c.user_pk, c.user_external_id)
+            row = rows[key] = {
+                "course_number": c.course_number,
+                "course_name": names.courses.get(c.course_number or ""),
+                "Last Name": user_row.family_name if user_row else None,
+                "First Name": user_row.given_name if user_row else None,
+                "Username": user_row.username if user_row else None,
+                "Student ID": c.user_external_id,
+                "user_uuid": c.user_uuid,
+                "user_pk": c.user_pk,
+                **dict.fromkeys(headers.values(), ""),
+            }
+        value: Any = ""
+        if c.score is not None:
+            value = _num(c.score)
+        elif c.status == NEEDS_GRADING:
+            value = "Needs Grading"
+        row[headers[c.item_pk or ""]] = value
+    return list(rows.values())
+
+
+def _item_sort(pk: str, names: Names) -> tuple[int, str]:
+    parts = pk.split("_")
+    return (int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0, pk)
+
+
+def _num(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 4)
+
+
+#: Grade Center's column statistics: percent ranges, top first.
+BANDS = ((">100", 100.0001, math.inf), ("90-100", 90, 100.0001), ("80-89", 80, 90), ("70-79", 70, 80), ("60-69", 60, 70),
+         ("50-59", 50, 60), ("40-49", 40, 50), ("30-39", 30, 40), ("20-29", 20, 30), ("10-19", 10, 20), ("0-9", 0, 10), ("<0", -math.inf, 0))
+
+
+def grade_distribution(
+    store: Store,
+    *,
+    course: str | None = None,
+    user: str | None = None,
+    item: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> list[dict[str, Any]]:
+    """Per gradable item, Grade Center's column statistics: how many are graded, overridden,
+    need grading or had attempts deleted; min, max, mean, median, standard deviation of the
+    current scores; and how many scores fall in each percent band (``90-100`` …)."""
+    names = load_names(store)
+    found = cells(store, course=course, user=user, item=item, since=since, until=until, names=names)
+    by_item: dict[tuple[Any, Any], list[Cell]] = defaultdict(list)
+    for c in found:
+        by_item[(c.course_number, c.item_pk)].append(c)
+    out = []
+    for (course_number, item_pk), group in sorted(by_item.items(), key=lambda kv: (kv[0][0] or "", _item_sort(kv[0][1] or "", names))):
+        scores = [c.score for c in group if c.score is not None]
+        percents = [c.percent for c in group if c.percent is not None]
+        known = names.items.get(item_pk or "")
+        row: dict[str, Any] = {
+            "course_number": course_number,
+            "course_name": names.courses.get(course_number or ""),
+            "gradable_item_pk": item_pk,
+            "item_name": known.name if known else None,
+            "max_score": next((c.max_score for c in group if c.max_score is not None), None),
+            "cells": len(group),
+            "graded": sum(c.status == GRADED for c in group),
+            "overridden": sum(c.status == OVERRIDDEN for c in group),
+            "needs_grading": sum(c.status == NEEDS_GRADING for c in group),
+            "attempt_deleted": sum(c.status == DELETED for c in group),
+            "min": min(scores) if scores else None,
+            "max": max(scores) if scores else None,
+            "mean": round(statistics.fmean(scores), 2) if scores else None,
+            "median": round(statistics.median(scores), 2) if scores else None,
+            "stdev": round(statistics.pstdev(scores), 2) if scores else None,
+        }
+        for band, lo, hi in BANDS:
+            row[band] = sum(lo <= p < hi for p in percents)
+        out.append(row)
+    return out

@@ -64,6 +64,12 @@ def simulate(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Events per envelope at most (Learn's Event Batch Size).")] = 100,
     max_delay: Annotated[float, typer.Option("--max-delay", help="Seconds an immediate event waits for its batch to fill.")] = 1.0,
     nightly_at: Annotated[str, typer.Option("--nightly-at", metavar="HH:MM", help="Local time of Learn's nightly run.")] = "02:00",
+    truth: Annotated[
+        Path | None, typer.Option(help="Also write what Grade Center shows at the end of the term (CSV), from what the term did.")
+    ] = None,
+    names: Annotated[
+        Path | None, typer.Option(help="Also write the term's courses, items and people as a names CSV ('names load').")
+    ] = None,
 ) -> None:
     """Simulate a term of Blackboard Learn activity, deterministically for a seed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -79,6 +85,14 @@ def simulate(
     config = _config(courses, students, days, seed, start, version, timezone)
     term = Term(config)
     site = term.roster.site
+    if names is not None:
+        from caliper_stream.analyse.names import write_names
+        from caliper_stream.simulate.roster import name_set
+
+        try:
+            write_names(names, name_set(term.roster))
+        except OSError as exc:
+            fail(f"cannot write --names {names}: {exc}")
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
         TextColumn("{task.fields[events]:,} events"), TimeElapsedColumn(), transient=False,
@@ -112,6 +126,7 @@ def simulate(
                 max_delay=max_delay, nightly_at=nightly_at, timezone=timezone,
             )
             progress.update(task, completed=days, events=count)
+            _write_truth(term, truth)
             elapsed = time.perf_counter() - t0
             typer.echo(
                 f"{written.events:,} events in {written.envelopes:,} envelopes ({written.bytes / 1e6:,.1f} MB) "
@@ -123,6 +138,7 @@ def simulate(
         assert key is not None
         stats = _send(term, config, to, key, auth, outbox, speed, batch_size, max_delay, nightly_at, tick)
         progress.update(task, completed=days, events=count)
+        _write_truth(term, truth)
     elapsed = time.perf_counter() - t0
     typer.echo(
         f"{count:,} events handed to the sensor in {elapsed:.1f} s: sent {stats.sent:,}, "
@@ -131,6 +147,15 @@ def simulate(
     )
     if stats.failed or stats.pending:
         fail(f"{stats.failed + stats.pending:,} events were not delivered; see 'caliper-stream outbox list {outbox}'")
+
+
+def _write_truth(term: Any, path: Path | None) -> None:
+    if path is not None:
+        try:
+            cells = term.gradecenter.write_csv(path)
+        except OSError as exc:
+            fail(f"cannot write --truth {path}: {exc}")
+        typer.echo(f"Grade Center truth: {cells:,} cells to {path}", err=True)
 
 
 def _send(term: Any, config: Any, to: str, key: str, auth: str, outbox: Path, speed: float | None,

@@ -6,7 +6,7 @@ import typer
 
 
 def register_all(app: typer.Typer) -> None:
-    from caliper_stream.cli import check, emit, reports, serving, storage
+    from caliper_stream.cli import check, emit, names, privacy, reports, serving, storage
 
-    for module in (check, storage, reports, serving, emit):
+    for module in (check, storage, reports, names, serving, emit, privacy):
         module.register(app)

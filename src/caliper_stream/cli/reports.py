@@ -91,6 +91,9 @@ def report_command(
     fmt: Annotated[
         str, typer.Option("--format", metavar="FORMAT", help="table, csv or jsonl.")
     ] = "table",
+    item: Annotated[str | None, typer.Option(help="gradebook: only this gradable item (pk1).")] = None,
+    matrix: Annotated[bool, typer.Option("--matrix", help="gradebook: users x items, like a Grade Center export.")] = False,
+    distribution: Annotated[bool, typer.Option("--distribution", help="gradebook: per-item column statistics.")] = False,
 ) -> None:
     """Answer a question from the stored events (docs/analytics.md explains each report)."""
     from caliper_stream.analyse.summary import backlog, set_time_zone
@@ -100,11 +103,14 @@ def report_command(
         raise typer.BadParameter(f"choose one of {', '.join(REPORTS)}", param_hint="NAME")
     if fmt not in ("table", "csv", "jsonl"):
         raise typer.BadParameter("must be table, csv or jsonl", param_hint="--format")
+    if name == "gradebook" and (matrix or distribution):
+        name = "grade-matrix" if matrix else "grade-distribution"
     fn = REPORTS[name]
     accepted = set(inspect.signature(fn).parameters) - {"store"}
     given = {
         "course": course,
         "user": user,
+        "item": item,
         "test": test,
         "question": question,
         "since": since,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from caliper_stream.cli.common import DbOpt, fail, print_table
-from caliper_stream.errors import StoreError
+from caliper_stream.errors import CaliperStreamError, StoreError
 
 keys_app = typer.Typer(help="API keys: one per Learn site or provider; its name is each event's source.", no_args_is_help=True)
 
@@ -29,8 +29,14 @@ def serve(
         typer.Option(help="SQLite: 'normal' survives a crash of the server; 'full' also a power loss (fsync per commit)."),
     ] = "normal",
     overload_events: Annotated[
-        int, typer.Option("--overload-events", help="Uncommitted events above which requests get 429.")
-    ] = 50_000,
+        int | None,
+        typer.Option("--overload-events", help="Uncommitted events above which requests get 429 "
+                     "(default: what the writer commits within --latency-budget, as measured)."),
+    ] = None,
+    latency_budget: Annotated[
+        float, typer.Option("--latency-budget", help="Seconds a request should wait for its commit at most; "
+                            "sets the default 429 threshold.")
+    ] = 2.0,
     writer_process: Annotated[
         bool | None,
         typer.Option(
@@ -42,10 +48,26 @@ def serve(
     key_cache_seconds: Annotated[
         float, typer.Option("--key-cache-seconds", help="How long a key lookup is cached (revocation delay).")
     ] = 1.0,
+    public_metrics: Annotated[
+        bool, typer.Option("--public-metrics", help="Serve /metrics without an API key.")
+    ] = False,
+    auth_failures: Annotated[
+        int, typer.Option("--auth-failures", help="Wrong API keys a client may send per --auth-window "
+                          "before it gets 429 (0: no limit).")
+    ] = 20,
+    auth_window: Annotated[float, typer.Option("--auth-window", help="Seconds over which wrong keys count.")] = 60.0,
+    header_timeout: Annotated[
+        float, typer.Option("--header-timeout", help="Seconds a client has to send a request's headers.")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option("--body-timeout", help="Seconds a request body may stall before 408.")
+    ] = 15.0,
+    max_client_connections: Annotated[
+        int, typer.Option("--max-client-connections", help="Open connections per client address.")
+    ] = 64,
 ) -> None:
-    """Receive Caliper events over HTTP: POST/GET PATH, /healthz, /readyz, /metrics, /openapi.json."""
-    import uvicorn
-
+    """Receive Caliper events over HTTP: POST/GET PATH, /healthz, /readyz, /metrics, /openapi.json, /docs."""
+    from caliper_stream.privacy import protection_for
     from caliper_stream.server import SETTINGS_ENV, Settings, create_app, store_options
     from caliper_stream.store import default_db_url, open_store, redact
 
@@ -55,30 +77,82 @@ def serve(
     try:
         settings = Settings(
             db=url, path=path, max_bytes=max_bytes, durability=durability,  # type: ignore[arg-type]
-            overload_events=overload_events, key_cache_seconds=key_cache_seconds, writer_process=writer_process,
-            host=host, port=port, workers=workers,
+            overload_events=overload_events, latency_budget=latency_budget,
+            key_cache_seconds=key_cache_seconds, writer_process=writer_process,
+            public_metrics=public_metrics, auth_failures=auth_failures, auth_window=auth_window,
+            header_timeout=header_timeout, body_timeout=body_timeout,
+            max_client_connections=max_client_connections, host=host, port=port, workers=workers,
         )
     except ValueError as exc:
         fail(str(exc))
     if workers > 1 and settings.sqlite:
         fail("--workers > 1 needs PostgreSQL: SQLite has one writer, and one process already "
               "groups concurrent requests into each commit")
-    options: dict[str, Any] = {"host": host, "port": port, "access_log": False, "log_level": "warning",
-               "timeout_graceful_shutdown": 30, "server_header": False}
-    typer.echo(f"caliper-stream: serving {redact(url)} on http://{host}:{port}{path}", err=True)
     try:
         store = open_store(url, **store_options(settings))
     except StoreError as exc:
         fail(str(exc))
+    try:
+        protection_for(store)  # a pseudonymous store without its secret must not start
+    except CaliperStreamError as exc:
+        store.close()
+        fail(str(exc))
+    where = f"{redact(url)} on http://{host}:{port}{path}"
     if workers == 1:
-        app = create_app(settings, store, close_store=True)
-        uvicorn.run(app, **options)
+        _serve_one(settings, create_app(settings, store, close_store=True), where)
         return
     store.close()  # the database is migrated; each worker opens its own connections
     import os
 
     os.environ[SETTINGS_ENV] = settings.to_env()
-    uvicorn.run("caliper_stream.server:app_from_env", factory=True, workers=workers, **options)
+    _serve_workers(settings, where)
+
+
+def _uvicorn_config(settings: Any, app: Any, **extra: Any) -> Any:
+    """uvicorn's configuration for `settings`: the guarded h11 protocol and the limits."""
+    import uvicorn
+
+    from caliper_stream.server.connections import GuardedH11Protocol
+
+    GuardedH11Protocol.configure(settings)
+    return uvicorn.Config(
+        app, host=settings.host, port=settings.port, access_log=False, log_level="warning",
+        timeout_graceful_shutdown=30, server_header=False, http=GuardedH11Protocol,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        limit_concurrency=settings.max_connections, timeout_keep_alive=5, **extra,
+    )
+
+
+def _serve_one(settings: Any, app: Any, where: str) -> None:
+    """One process: announce once the port is bound and the app started (writer included)."""
+    import uvicorn
+
+    class Announcing(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                health = app.state.health
+                why = await health.writable()
+                if why is None:
+                    typer.echo(f"caliper-stream: serving {where}", err=True)
+                else:
+                    typer.echo(f"caliper-stream: listening on {where}, but not storing: {why}; "
+                               "requests get 503 until the database can write", err=True)
+
+    server = Announcing(_uvicorn_config(settings, app))
+    server.run()
+    if not server.started:
+        fail(f"could not serve {where} (see the message above)")
+
+
+def _serve_workers(settings: Any, where: str) -> None:
+    """N worker processes behind one bound socket (uvicorn's supervisor)."""
+    from uvicorn.supervisors import Multiprocess
+
+    config = _uvicorn_config(settings, "caliper_stream.server:app_from_env", factory=True, workers=settings.workers)
+    sock = config.bind_socket()
+    typer.echo(f"caliper-stream: serving {where} ({settings.workers} workers)", err=True)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 @keys_app.command("add")

@@ -8,6 +8,10 @@ process with one writer already groups every concurrent request into one commit)
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,19 +24,26 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from caliper_stream.analyse import REPORTS
+from caliper_stream.privacy import protection_for
+from caliper_stream.privacy.nightly import Nightly
+from caliper_stream.server import docs
 from caliper_stream.server.access import AccessLog
 from caliper_stream.server.api import ReadAPI
 from caliper_stream.server.auth import KeyRing
 from caliper_stream.server.dashboard import Dashboard, SecurityHeaders
-from caliper_stream.server.health import Health
+from caliper_stream.server.health import Health, WriterState
 from caliper_stream.server.ingest import IngestEndpoint
 from caliper_stream.server.metrics import Metrics
 from caliper_stream.server.openapi import describe
+from caliper_stream.server.overload import Overload, RequestGate
 from caliper_stream.server.problems import problem
 from caliper_stream.server.settings import SETTINGS_ENV, Settings
 from caliper_stream.server.storage import BatchWriter, WriterProcess
 from caliper_stream.store.base import Store
-from caliper_stream.store.writer import Writer
+from caliper_stream.store.writer import CommitInfo, Writer
+
+#: Seconds a worker whose supervisor died has to finish its requests before it is killed.
+STOP_GRACE = 40.0
 
 __all__ = ["SETTINGS_ENV", "Settings", "app_from_env", "create_app", "store_options"]
 
@@ -40,7 +51,11 @@ __all__ = ["SETTINGS_ENV", "Settings", "app_from_env", "create_app", "store_opti
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return problem("method-not-allowed", f"{request.method} is not allowed on {request.url.path}")
+        response = problem("method-not-allowed", f"{request.method} is not allowed on {request.url.path}")
+        allow = (exc.headers or {}).get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+        return response
     return problem("not-found", f"no route {request.url.path}")
 
 
@@ -53,45 +68,70 @@ def create_app(settings: Settings, store: Store, *, close_store: bool = False) -
     """The app for `store`; its lifespan starts and drains the writer (and closes the store
     when `close_store`)."""
     metrics = Metrics()
+    overload = Overload(settings.latency_budget, settings.overload_events)
+    state = WriterState()
+
+    def on_commit(info: CommitInfo) -> None:
+        metrics.commit(info)
+        overload.commit(info)
+        state.commit(info)
+
     writer: BatchWriter
     if settings.use_writer_process:
-        writer = WriterProcess(store.url, store_options(settings), on_commit=metrics.commit)
+        writer = WriterProcess(store.url, store_options(settings), on_commit=on_commit)
     else:
-        writer = Writer(store, on_commit=metrics.commit)
+        writer = Writer(store, on_commit=on_commit)
     keys = KeyRing(store, settings.key_cache_seconds)
-    endpoint = IngestEndpoint(settings, writer, keys, metrics)
+    endpoint = IngestEndpoint(settings, writer, keys, metrics, overload, protection_for(store))
     api = ReadAPI(store, keys, REPORTS)
-    health = Health(store, writer, metrics, describe(settings, extra_paths=api.openapi_paths()))
+    health = Health(
+        store, writer, metrics, describe(settings, extra_paths=api.openapi_paths()), state,
+        public_metrics=settings.public_metrics, authorized=endpoint.authorize,
+    )
+    nightly = Nightly(store)  # retention, when the store has a schedule
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await writer.start()
+        nightly.start()
         try:
             yield
         finally:
+            nightly.stop()
             await writer.stop()
             if close_store:
                 store.close()
 
+    async def caliper(request: Request) -> Response:  # one route, so that 405 names both methods
+        return await (endpoint.post if request.method == "POST" else endpoint.config)(request)
+
     routes = [
-        Route(settings.path, endpoint.post, methods=["POST"]),
-        Route(settings.path, endpoint.config, methods=["GET"]),
+        Route(settings.path, caliper, methods=["GET", "POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_route, methods=["GET"]),
         Route("/openapi.json", health.openapi_route, methods=["GET"]),
+        *docs.routes(),
         *api.routes(),
         *Dashboard(api).routes(),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AccessLog, metrics=metrics), Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(AccessLog, metrics=metrics),
+            Middleware(SecurityHeaders),
+            Middleware(
+                RequestGate, path=settings.path, budget=settings.latency_budget,
+                retry_after=settings.retry_after, enabled=settings.overload_events is None,
+            ),
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.writer = writer
     app.state.metrics = metrics
+    app.state.health = health
     return app
 
 
@@ -100,7 +140,22 @@ def app_from_env() -> Starlette:
     from caliper_stream.store import open_store
 
     settings = Settings.from_env()
+    _exit_with_supervisor(os.getppid())
     return create_app(settings, open_store(settings.db, **store_options(settings)), close_store=True)
+
+
+def _exit_with_supervisor(supervisor: int, interval: float = 0.5) -> None:
+    """Shut this worker down (gracefully: SIGTERM) once its supervisor is gone, even when it
+    was killed with SIGKILL and could not stop its workers: otherwise they keep the port."""
+
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(STOP_GRACE)
+        os.kill(os.getpid(), signal.SIGKILL)  # a shutdown that hangs must not keep the port either
+
+    threading.Thread(target=watch, name="caliper-stream-supervisor-watch", daemon=True).start()
 
 
 def store_options(settings: Settings) -> dict[str, Any]:

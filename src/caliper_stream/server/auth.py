@@ -4,6 +4,10 @@ Only a SHA-256 hash of a key is stored. Learn sends the key either raw (``Author
 <key>``, Blackboard's own convention) or as ``Authorization: Bearer <key>`` (the Caliper spec),
 so both are accepted. The active hashes are cached for `Settings.key_cache_seconds` and compared
 in constant time, so a request costs no database round trip and leaks no timing.
+
+Guessing keys is throttled (`Throttle`): a client (IP address) that sent `limit` wrong keys
+within `window` seconds is answered 429 with ``Retry-After`` until its oldest failure in the
+window expires, before its key is even looked at; a right key never counts.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import hmac
 import math
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict, deque
 
 from caliper_stream.store.base import ApiKey, Store
 
@@ -106,3 +110,48 @@ class KeyRing:
             if hmac.compare_digest(candidate, wanted):
                 found = entry
         return found
+
+
+class Throttle:
+    """Wrong-key failures per client in a sliding window, in bounded memory (the clients with
+    the oldest failures are forgotten first beyond `max_clients`)."""
+
+    def __init__(self, limit: int, window: float, *, max_clients: int = 10_000) -> None:
+        self.limit = limit
+        self.window = window
+        self.max_clients = max_clients
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _recent(self, client: str, now: float) -> deque[float] | None:
+        times = self._failures.get(client)
+        if times is None:
+            return None
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self._failures[client]
+            return None
+        return times
+
+    def retry_after(self, client: str) -> int | None:
+        """Seconds until `client` may try a key again, or None when it may now."""
+        if self.limit <= 0:
+            return None
+        now = time.monotonic()
+        times = self._recent(client, now)
+        if times is None or len(times) < self.limit:
+            return None
+        return max(1, int(times[0] + self.window - now + 0.999))
+
+    def failed(self, client: str) -> None:
+        """Record one wrong key from `client`."""
+        if self.limit <= 0:
+            return
+        now = time.monotonic()
+        times = self._recent(client, now)
+        if times is None:
+            times = self._failures[client] = deque(maxlen=self.limit)
+        times.append(now)
+        self._failures.move_to_end(client)
+        while len(self._failures) > self.max_clients:
+            self._failures.popitem(last=False)

@@ -19,11 +19,12 @@ import msgspec
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from caliper_stream.errors import StoreUnavailable
-from caliper_stream.ingest import Batch, now
+from caliper_stream.errors import StoreError, StoreUnavailable
+from caliper_stream.ingest import Batch, Protection, now
 from caliper_stream.problems import Problem, warning
-from caliper_stream.server.auth import KeyRing, key_from_header
+from caliper_stream.server.auth import KeyRing, Throttle, key_from_header
 from caliper_stream.server.metrics import Metrics
+from caliper_stream.server.overload import Overload
 from caliper_stream.server.payload import Parsed, TooLarge, parse, refuse
 from caliper_stream.server.problems import problem
 from caliper_stream.server.settings import Settings
@@ -48,6 +49,11 @@ ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip"})
 #: How many rejection reasons (and warnings) a summary lists.
 SUMMARY_PROBLEMS = 20
 
+DUPLICATE_NOTE = (
+    "duplicates are events already stored (same event, whichever API key sent it); they stay"
+    " under the source that sent them first"
+)
+
 _encode = msgspec.json.Encoder().encode
 
 
@@ -71,25 +77,49 @@ def wants_summary(request: Request) -> bool:
 class IngestEndpoint:
     """``POST``/``GET`` on the configured path."""
 
-    def __init__(self, settings: Settings, writer: BatchWriter, keys: KeyRing, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        writer: BatchWriter,
+        keys: KeyRing,
+        metrics: Metrics,
+        overload: Overload,
+        privacy: Protection | None = None,
+    ) -> None:
         self.settings = settings
+        self.privacy = privacy  # a pseudonymous store's protection, applied before anything is stored
         self.writer = writer
         self.keys = keys
         self.metrics = metrics
+        self.overload = overload
+        self.throttle = Throttle(settings.auth_failures, settings.auth_window)
         self.pending = 0  # events parsed and not yet committed: the overload signal
 
     async def _authenticate(self, request: Request) -> str | Response:
+        client = request.client.host if request.client else ""
+        wait = self.throttle.retry_after(client)
+        if wait is not None:
+            self.metrics.auth_throttled.inc()
+            return problem("throttled", f"too many wrong API keys from {client}; retry in {wait} s", retry_after=wait)
         key = key_from_header(request.headers.get("authorization"))
         try:
             found = await self.keys.lookup(key)
         except StoreUnavailable as exc:
             return problem("unavailable", f"cannot read API keys: {exc}", retry_after=self.settings.retry_after)
         if found is None:
+            self.metrics.auth_failures.inc()
+            if key is not None:
+                self.throttle.failed(client)
             why = "no Authorization header" if key is None else "unknown or revoked API key"
             return problem("unauthorized", f"{why}; send 'Authorization: Bearer <key>' or 'Authorization: <key>'")
         if found.role != "write":
             return problem("forbidden", f"a {found.role} key cannot send events; use a write key")
         return found.name
+
+    async def authorize(self, request: Request) -> Response | None:
+        """None when the request carries an active key, else the refusal (for other routes)."""
+        who = await self._authenticate(request)
+        return who if isinstance(who, Response) else None
 
     async def config(self, request: Request) -> Response:
         """The Caliper 1.2 configuration request (same auth as POST)."""
@@ -128,7 +158,7 @@ class IngestEndpoint:
         refused = None
         if encoding not in ENCODINGS:
             refused = f"Content-Encoding {encoding!r} is not supported; use gzip or none"
-        if refused is None and self.pending > self.settings.overload_events:
+        if refused is None and self.pending > self.overload.limit:
             return problem(
                 "overloaded",
                 f"{self.pending} events are waiting to be stored; retry later",
@@ -140,10 +170,14 @@ class IngestEndpoint:
             if refused is not None:
                 # 415, but after keeping the body as a dead letter: an authenticated source's
                 # bytes are never dropped, whatever it labelled them (replay them once it is fixed)
-                parsed = refuse(body, [Problem("", refused)], source, now(), "unsupported-media-type", refused)
+                parsed = refuse(
+                    body, [Problem("", refused)], source, now(), "unsupported-media-type", refused, self.privacy
+                )
             else:
                 # always off the event loop: a small body can still hold 100,000 tiny items
-                parsed = await asyncio.to_thread(parse, body, source, self.settings.max_inflated_bytes)
+                parsed = await asyncio.to_thread(
+                    parse, body, source, self.settings.max_inflated_bytes, privacy=self.privacy
+                )
                 if not is_json(ctype):
                     parsed = self._mislabelled(parsed, body, source, ctype)
         except TooLarge as exc:
@@ -158,7 +192,8 @@ class IngestEndpoint:
         batch over its label is worse than accepting it; otherwise 415 (kept as a dead letter)."""
         why = f"Content-Type {ctype!r} is not JSON"
         if parsed.refusal == "not-caliper":
-            return refuse(body, [Problem("", f"{why}; send application/json")], source, now(), "unsupported-media-type", why)
+            reason = Problem("", f"{why}; send application/json")
+            return refuse(body, [reason], source, now(), "unsupported-media-type", why, self.privacy)
         self.metrics.mislabelled(ctype)
         parsed.batch.warnings.insert(0, warning("", f"{why}; the body was read as JSON: send application/json"))
         return parsed
@@ -171,7 +206,8 @@ class IngestEndpoint:
         started = time.perf_counter()
         try:
             result = await self.writer.write(batch)
-        except StoreUnavailable as exc:
+        except StoreError as exc:  # unavailable or not: nothing of this request is stored
+            self.metrics.unavailable.inc()
             return problem(
                 "unavailable",
                 f"the database could not commit this request ({exc}); retry later: events that were"
@@ -184,7 +220,7 @@ class IngestEndpoint:
         self.metrics.write_wait.observe(time.perf_counter() - started)
         self.metrics.request_events.observe(size)
         self.metrics.outcome(source, parsed.row_types, parsed.rejected_types, result.accepted)
-        log.update(accepted=result.accepted, duplicates=result.duplicates, rejected=len(batch.dead_letters))
+        log.update(accepted=result.accepted, duplicates=result.duplicates, rejected=result.dead_letters)
         if parsed.refusal is not None:
             return problem(parsed.refusal, parsed.detail + " (kept as a dead letter)")
         if wants_summary(request):
@@ -208,11 +244,13 @@ def _summary(result: WriteResult, batch: Batch) -> dict[str, Any]:
     out: dict[str, Any] = {
         "accepted": result.accepted,
         "duplicates": result.duplicates,
-        "rejected": len(batch.dead_letters),
+        "rejected": result.dead_letters,  # events the database refused included
     }
     reasons = sum(len(dl.reasons) for dl in batch.dead_letters)
     if reasons:
         out["problems"] = _listed((r for dl in batch.dead_letters for r in dl.reasons), reasons)
     if batch.warnings:
         out["warnings"] = _listed(batch.warnings, len(batch.warnings))
+    if result.duplicates:
+        out["note"] = DUPLICATE_NOTE
     return out

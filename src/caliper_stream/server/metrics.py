@@ -1,6 +1,9 @@
 """Prometheus metrics, in a registry of the app's own (two apps in one process never mix).
 
-Event outcomes are labelled by source (the API key's name) and canonical type. The split of a
+Event outcomes are labelled by source (the API key's name: operators create those, so the set is
+bounded) and canonical type. A type is a label only when it is one Caliper or Learn defines
+(`KNOWN_TYPES`); anything else a sender writes counts as ``other``, so no request can add
+series to ``/metrics`` (every label of every metric comes from a fixed set). The split of a
 request's events between ``accepted`` and ``duplicate`` per type is exact whenever a request's
 events are all new or all already stored (a retry); a request mixing both is split in order.
 """
@@ -13,9 +16,25 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from caliper_stream.store.writer import CommitInfo
+from caliper_stream.validate.rules import EVENTS
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "KNOWN_TYPES", "Metrics", "type_label"]
 
+#: Learn's own event types (its ``caliper.blackboard.com`` IRIs, as canonical ``bb:`` terms).
+LEARN_TYPES = frozenset(
+    f"bb:{name}Event"
+    for name in ("Blog", "CalculatedGradeSnapshot", "Content", "CourseGroup", "Forum", "LTI", "Wiki")
+)
+#: Event types that may be a metric label: every Caliper version's event types, Learn's, and
+#: ``unknown`` (no type at all).
+KNOWN_TYPES = frozenset(t for types in EVENTS.values() for t in types) | LEARN_TYPES | {"unknown"}
+
+
+def type_label(event_type: str) -> str:
+    """The label for an event type: itself when known, else ``other``."""
+    return event_type if event_type in KNOWN_TYPES else "other"
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: Content types senders use by mistake, the only values of the ``content_type`` label.
 _MISLABELS = frozenset({"application/x-www-form-urlencoded", "text/plain", "multipart/form-data", "application/octet-stream"})
@@ -62,6 +81,20 @@ class Metrics:
         self.commit_failures = Counter(
             "caliper_commit_failures", "Database transactions that failed (nothing of theirs was stored).", registry=r
         )
+        self.unavailable = Counter(
+            "caliper_unavailable", "Requests answered 503 because their events could not be committed.", registry=r
+        )
+        self.auth_failures = Counter(
+            "caliper_auth_failures", "Requests with a missing, unknown or revoked API key.", registry=r
+        )
+        self.auth_throttled = Counter(
+            "caliper_auth_throttled",
+            "Requests refused with 429 because their client sent too many wrong keys.", registry=r,
+        )
+        self.dead_lettered_rows = Counter(
+            "caliper_isolated_rows",
+            "Events a commit could not store, isolated from their group and kept as dead letters.", registry=r,
+        )
         self.mislabelled_requests = Counter(
             "caliper_mislabelled_requests",
             "Requests stored although their Content-Type is not JSON (e.g. curl's default form type).",
@@ -70,11 +103,14 @@ class Metrics:
         )
 
     def request(self, method: str, status: int, seconds: float) -> None:
+        method = method if method in _METHODS else "other"  # any token is a valid HTTP method
         self.requests.labels(method, str(status)).inc()
         self.request_seconds.labels(method).observe(seconds)
 
     def outcome(self, source: str, row_types: list[str], rejected_types: list[str], accepted: int) -> None:
         """Count a committed request: the first `accepted` new rows by type, the rest as duplicates."""
+        row_types = [type_label(t) for t in row_types]
+        rejected_types = [type_label(t) for t in rejected_types]
         accepted_by_type: Tally[str] = Tally()
         duplicate_by_type: Tally[str] = Tally()
         if accepted == len(row_types):
@@ -101,6 +137,8 @@ class Metrics:
         """Writer hook (called on the writer thread; prometheus-client is thread-safe)."""
         self.commit_rows.observe(info.rows)
         self.commit_seconds.observe(info.seconds)
+        if info.isolated:
+            self.dead_lettered_rows.inc(info.isolated)
         if not info.ok:
             self.commit_failures.inc()
 

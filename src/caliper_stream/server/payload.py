@@ -18,7 +18,7 @@ import msgspec
 
 from caliper_stream.errors import ReadError
 from caliper_stream.event import Event, decode
-from caliper_stream.ingest import Batch, DeadLetter, now, prepare
+from caliper_stream.ingest import Batch, DeadLetter, Protection, now, prepare
 from caliper_stream.problems import Problem, error
 from caliper_stream.read import TooManyItems, read_bytes
 from caliper_stream.vocab import CONTEXTS, version_of_context
@@ -85,8 +85,11 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     return plain
 
 
-def parse(body: bytes, source: str, max_inflated: int, max_items: int = MAX_ITEMS) -> Parsed:
-    """Read, decode and classify a body (sync: runs in a thread). Raises `TooLarge`."""
+def parse(
+    body: bytes, source: str, max_inflated: int, max_items: int = MAX_ITEMS, privacy: Protection | None = None
+) -> Parsed:
+    """Read, decode and classify a body (sync: runs in a thread). Raises `TooLarge`. A
+    pseudonymous store's `privacy` is applied to every event and to a body kept whole."""
     received_at = now()
     try:
         plain = inflate(body, max_inflated) if body[:2] == _GZIP else body
@@ -95,7 +98,7 @@ def parse(body: bytes, source: str, max_inflated: int, max_items: int = MAX_ITEM
         raise TooLarge(f"{exc}; send at most {max_items} per request") from None
     except (ReadError, zlib.error, gzip.BadGzipFile, EOFError, OSError) as exc:
         reason = error("", f"not readable: {exc}")
-        return refuse(body, [reason], source, received_at, "not-caliper", str(reason))
+        return refuse(body, [reason], source, received_at, "not-caliper", str(reason), privacy)
     del plain
     checked = None
     for item in items:
@@ -106,8 +109,10 @@ def parse(body: bytes, source: str, max_inflated: int, max_items: int = MAX_ITEM
                 f"envelope[{env.index}].dataVersion",
                 f"unsupported dataVersion {shown[:200]}; supported: {', '.join(CONTEXTS.values())}",
             )
-            return refuse(body, [reason], source, received_at, "unsupported-version", reason.message)
+            return refuse(body, [reason], source, received_at, "unsupported-version", reason.message, privacy)
         checked = env
+    if privacy is not None:
+        items = [privacy.protect(item) for item in items]
     events: list[Event] = [decode(item) for item in items]
     batch = prepare(events, source=source, received_at=received_at)
     # no Caliper structure at all: no event stored and none that sat in an envelope's data (an
@@ -115,7 +120,7 @@ def parse(body: bytes, source: str, max_inflated: int, max_items: int = MAX_ITEM
     if not batch.rows and all(item.envelope is None or not item.path.endswith("]") for item in items):
         reasons = [r for dl in batch.dead_letters for r in dl.reasons]
         detail = "; ".join(str(r) for r in reasons[:3]) or "no event in the body"
-        return refuse(body, reasons, source, received_at, "not-caliper", detail)
+        return refuse(body, reasons, source, received_at, "not-caliper", detail, privacy)
     rows = [row.keydata.type or "unknown" for row in batch.rows]
     rejected = [e.type or "unknown" for e in events if e.rejection is not None]
     return Parsed(batch, rows, rejected)
@@ -129,10 +134,19 @@ def _supported(data_version: object) -> bool:
 
 
 def refuse(
-    body: bytes, reasons: list[Problem], source: str, received_at: str, kind: str, detail: str
+    body: bytes,
+    reasons: list[Problem],
+    source: str,
+    received_at: str,
+    kind: str,
+    detail: str,
+    privacy: Protection | None = None,
 ) -> Parsed:
-    """The whole body as ONE dead letter: replaying it later re-reads exactly what was sent.
-    Past `MAX_REASONS` the reasons are counted, not listed (a body of 100,000 ``null``)."""
+    """The whole body as ONE dead letter: replaying it later re-reads exactly what was sent
+    (what `privacy` leaves of it, in a pseudonymous store). Past `MAX_REASONS` the reasons are
+    counted, not listed (a body of 100,000 ``null``)."""
+    if privacy is not None:
+        body = privacy.scrub(body)
     if len(reasons) > MAX_REASONS:
         more = len(reasons) - MAX_REASONS
         reasons = [*reasons[:MAX_REASONS], Problem("", f"… and {more} more problems not listed")]

@@ -26,7 +26,9 @@ KINDS: dict[str, tuple[int, str]] = {
     "too-large": (413, "Payload too large"),
     "unsupported-media-type": (415, "Unsupported media type"),
     "unsupported-version": (422, "Unsupported Caliper dataVersion"),
+    "timeout": (408, "Request not received in time"),
     "overloaded": (429, "Too many events waiting to be stored"),
+    "throttled": (429, "Too many wrong API keys"),
     "internal": (500, "Internal server error"),
     "unavailable": (503, "Database unavailable"),
 }

@@ -32,8 +32,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: ``full`` makes every commit survive power loss (fsync per commit); ``normal`` survives a
     #: process crash, which is what a killed server needs, at a fraction of the fsyncs.
     durability: Durability = "normal"
-    #: Events received but not yet committed above which new requests get 429.
-    overload_events: int = 50_000
+    #: Events received but not yet committed above which new requests get 429. None: derived
+    #: from the measured commit rate, as what the writer commits within `latency_budget`.
+    overload_events: int | None = None
+    #: Seconds a request should wait at most for its commit: the derived overload threshold
+    #: keeps the queue to what the writer commits in this time, so 429 comes before latency.
+    latency_budget: float = 2.0
     #: Seconds a client is told to wait (``Retry-After``) on 429 and 503.
     retry_after: int = 5
     #: Seconds an API key lookup is cached; 0 looks every request up (revocation is then
@@ -42,6 +46,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Run the store writer in a child process (see `caliper_stream.server.storage`); None:
     #: yes for SQLite, whose writer needs the GIL for every row, no for PostgreSQL.
     writer_process: bool | None = None
+    #: ``/metrics`` answers without an API key (otherwise any active key is needed, e.g. one
+    #: made for Prometheus with ``keys add prometheus``).
+    public_metrics: bool = False
+    #: Wrong API keys a client (IP address) may send within `auth_window` seconds before it is
+    #: answered 429 until the window has passed; 0 turns the throttle off.
+    auth_failures: int = 20
+    auth_window: float = 60.0
+    #: Seconds a client has to send a request's headers (from connecting, or from the previous
+    #: answer on a kept-alive connection).
+    header_timeout: float = 10.0
+    #: Seconds a request body may stall between two reads before the connection is closed (408).
+    body_timeout: float = 15.0
+    #: Largest header section (bytes, request line included); a larger one is answered 400.
+    max_header_bytes: int = 64 * 1024
+    #: Open connections one client (IP address) may hold; further ones are closed at once.
+    max_client_connections: int = 64
+    #: Open connections in all; further requests get 503 (uvicorn's ``limit_concurrency``).
+    max_connections: int = 2048
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -51,6 +73,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(f"path must start with '/': {self.path!r}")
         if self.max_bytes <= 0 or self.max_inflated_bytes <= 0:
             raise ValueError("size limits must be positive")
+        if self.overload_events is not None and self.overload_events < 0:
+            raise ValueError("overload_events must not be negative")
+        if self.latency_budget <= 0:
+            raise ValueError("latency_budget must be positive")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
 

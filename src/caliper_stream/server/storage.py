@@ -36,6 +36,10 @@ from caliper_stream.store.base import WriteResult
 from caliper_stream.store.writer import CommitInfo
 
 _HEADER = struct.Struct(">cQI")
+_CHILD_MAIN = "import sys; from caliper_stream.server.storage import main; main(sys.argv[1:])"
+#: What a failed hand-off to the child can raise: the channel reset or closed under us (the
+#: child was killed), or a child that cannot be started. Each means "not stored; retry".
+HANDOFF_ERRORS = (OSError, RuntimeError, EOFError)
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 SOCKET_BUFFER = 4 * 1024 * 1024
@@ -110,9 +114,15 @@ class WriterProcess:
         return len(self._waiting)
 
     async def start(self) -> None:
-        """Start the child (or replace one that died); returns once it can write."""
-        if self.running:
-            return
+        """Start the child (or replace one that died); returns once it can write. Concurrent
+        callers (a request and ``/readyz``) share one start."""
+        if self._restart_lock is None:
+            self._restart_lock = asyncio.Lock()
+        async with self._restart_lock:
+            if not self.running:
+                await self._start()
+
+    async def _start(self) -> None:
         await self._close()
         self._stopped = False
         ours, theirs = socket.socketpair()
@@ -120,9 +130,10 @@ class WriterProcess:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
         with theirs:
+            # ``-c`` rather than ``-m caliper_stream.server.storage``: running a module of an
+            # already imported package as __main__ makes runpy warn on every start
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "caliper_stream.server.storage", str(theirs.fileno()), self.url,
-                 json.dumps(self.options)],
+                [sys.executable, "-c", _CHILD_MAIN, str(theirs.fileno()), self.url, json.dumps(self.options)],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
             )
@@ -175,27 +186,33 @@ class WriterProcess:
         """Queue `batch` in the child; return its result once committed there."""
         if not batch.rows and not batch.dead_letters:
             return WriteResult()
-        if not self.running:
-            await self._restart()
-        if self._out is None:
-            raise StoreUnavailable("the writer process is not running")
         ident = next(self._ids)
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        self._waiting[ident] = future
-        payload = _encode(batch)
-        # header and payload as two buffers: joining them would copy the ~450 KB payload again
-        self._out.writelines((_HEADER.pack(b"W", ident, len(payload)), payload))
-        await self._out.drain()
+        try:
+            if not self.running:
+                await self._restart()
+            out = self._out
+            if out is None or out.is_closing():
+                raise StoreUnavailable("the writer process is not running")
+            self._waiting[ident] = future
+            payload = _encode(batch)
+            # header and payload as two buffers: joining them would copy the ~450 KB payload again
+            out.writelines((_HEADER.pack(b"W", ident, len(payload)), payload))
+            await out.drain()
+        except HANDOFF_ERRORS as exc:
+            self._waiting.pop(ident, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # settled by the reader meanwhile: retrieved, not logged
+            raise StoreUnavailable(
+                f"the writer process went away during the hand-off ({type(exc).__name__}: {exc})"
+            ) from exc
         return await future
 
     async def _restart(self) -> None:
         """Replace a writer process that died (killed, out of memory) before the next write."""
         if self._stopped:
             raise StoreUnavailable("the writer process is stopped")
-        if self._restart_lock is None:
-            self._restart_lock = asyncio.Lock()
-        async with self._restart_lock:
-            await self.start()
+        await self.start()
 
     async def stop(self) -> None:
         """Close the channel: the child commits what it received, then exits."""

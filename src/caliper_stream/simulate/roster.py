@@ -22,7 +22,9 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from caliper_stream.analyse.names import NameSet
 from caliper_stream.sensor.builders import Course, CourseGroup, GradableItem, Question, User, ts
+from caliper_stream.store.base import CourseName, ItemName, UserName
 
 #: Learn question types and how often a test uses them.
 QUESTION_TYPES = (
@@ -224,3 +226,23 @@ def make_roster(rng: random.Random, ids: Ids, *, courses: int, students: int, da
     names = {u.uuid: person_name(u) for u in people}
     names.update({s.instructor.uuid: person_name(s.instructor, staff=True) for s in sections})
     return Roster(site, sections, people, enrolment, membership_pk, names)
+
+
+def name_set(roster: Roster) -> NameSet:
+    """The site's names as an admin would load them (``simulate --names``): every course, its
+    gradable items (assignments, tests, group project, participation, total) and every person."""
+    courses, items, users = [], [], []
+    for s in roster.sections:
+        number = s.course.number
+        courses.append(CourseName(number, s.course.name, s.course.pk))
+        columns = [a.item for a in s.assignments] + [t.item for t in s.tests]
+        if s.group_assignment is not None:
+            columns.append(s.group_assignment.item)
+        columns.append(s.participation)
+        items += [ItemName(i.pk, i.name, number, i.max_score) for i in columns]
+        possible = sum(a.item.max_score for a in s.assignments) + sum(t.item.max_score for t in s.tests)
+        items.append(ItemName(s.total_pk, "Total", number, possible or 100))
+    for u in [*roster.students, *(s.instructor for s in roster.sections)]:
+        n = roster.names[u.uuid]
+        users.append(UserName(u.uuid, u.pk, u.external_id, n.username, n.given, n.family, n.email))
+    return NameSet(courses, items, users)

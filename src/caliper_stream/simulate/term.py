@@ -17,10 +17,14 @@ Distributions (times are local to ``timezone``; "logn(m, s)" is lognormal with m
   Learn's sample shows); a blog post and a wiki edit each with p 0.03 in Original courses.
 - **Assignments.** 92 % of students start each assignment ⌊Exp(mean 1.5)⌋ days before it is due,
   work logn(45 min, 0.7), and 95 % of those submit (AssignableEvent Started, Submitted and an
-  immediate submit GradeEvent). The instructor grades 1–5 days after the due date during office
-  hours (nightly GradeEvent, score = max · Beta(5, 1.6)); feedback follows with p 0.5; a student
-  updates feedback with p 0.05; an override with p 0.04, cleared again with p 0.35; an attempt
-  is deleted with p 0.01.
+  immediate submit GradeEvent); 15 % of those who submitted start a second attempt 0.5–3 h
+  later and submit it too. The instructor grades every attempt 1–5 days after the due date
+  during office hours (nightly GradeEvent, score = max · Beta(5, 1.6)); feedback follows with
+  p 0.5; the only attempt is deleted with p 0.01, the last of two with p 0.25 (the earlier one
+  counts again). The next day an earlier attempt of two is regraded with p 0.3 (it stays not
+  current), a student updates feedback with p 0.05, and a grade is overridden with p 0.04
+  (feedback is updated after it with p 0.5), the override cleared again with p 0.35 within 4
+  days. Every grading step is also told to the simulator's `GradeCenter` (the ground truth).
 - **Group assignment.** The instructor creates the groups on day 0 (CourseGroupEvent); one
   member per group starts and submits; every member is graded.
 - **Tests.** 90 % of students take each test on its due day or the day before: AssessmentEvent
@@ -33,8 +37,9 @@ Distributions (times are local to ``timezone``; "logn(m, s)" is lognormal with m
   does). A manual participation grade for every student on the last day.
 - **Nightly.** Between 01:30 and 01:59 the night after a student's grades changed, a
   CalculatedGradeSnapshotEvent of the course total.
-- **Delivery faults.** 0.3 % of immediate events are delivered late (1–6 h); 0.2 % of events
-  are delivered twice (1–300 s apart).
+- **Delivery faults.** 0.3 % of immediate events are delivered late (1–6 h) and 0.3 % of
+  nightly ones miss their nightly run (handed over 24 h later, in the next night's bulk); 0.2 %
+  of events are delivered twice (1–300 s apart).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from caliper_stream.sensor import builders as b
+from caliper_stream.simulate.gradecenter import GradeCenter
 from caliper_stream.simulate.roster import Assignment, Ids, Roster, Section, Test, make_roster
 
 HOUR_WEIGHTS = (1, 0.5, 0.3, 0.2, 0.2, 0.3, 0.6, 1.5, 3, 4.5, 5.5, 6, 5.5, 5, 5, 4.5, 4, 4, 4.5, 5.5, 6.5, 6.5, 5, 2.5)
@@ -114,8 +120,12 @@ class Term:
         self.sync_version = 329_000_000
         # plans made once and remembered across days (keys and small tuples, never events)
         self._work_day: dict[tuple[int, str, str], int] = {}
-        self._submitted: dict[tuple[int, str], list[tuple[b.User, str, int]]] = {}
-        self._graded: dict[tuple[tuple[int, str], str], tuple[str, int, float]] = {}
+        #: what Grade Center shows, kept as the term decides each grading step
+        self.gradecenter = GradeCenter()
+        # (section, item) → the submitted attempts in order: (student, attempt pk, start, count)
+        self._submitted: dict[tuple[int, str], list[tuple[b.User, str, int, int]]] = {}
+        # a student's graded, not deleted attempts of an item, oldest first: [attempt, start, score, count]
+        self._graded: dict[tuple[tuple[int, str], str], list[tuple[str, int, float, int]]] = {}
         self._grade_day: dict[tuple[int, str], int] = {}
         self._clear: dict[tuple[tuple[int, str], str], int] = {}
         self._essay: dict[int, list[tuple[int, b.GradableItem, b.User, str, int, float]]] = {}
@@ -164,8 +174,10 @@ class Term:
                 at = at_ms / 1000
                 roll = rng.random()
                 if roll < dup_rate:
-                    if roll < late_rate and not built.nightly:
-                        item = Planned(at + rng.uniform(3600, 6 * 3600), built, late=True)
+                    if roll < late_rate:
+                        # immediate: hours late; nightly: missed its run, so in the next night's bulk
+                        delay = 86_400.0 if built.nightly else rng.uniform(3600, 6 * 3600)
+                        item = Planned(at + delay, built, late=True)
                     else:
                         item = Planned(at, built)
                         again = Planned(at + rng.uniform(1, 300), built, duplicate=True)
@@ -215,14 +227,15 @@ class Term:
     def login(self, user: b.User, start: int, end: int, spec: _Day, timeout: bool | None = None) -> b.Session:
         """Schedule LoggedIn at ``start`` and LoggedOut/TimedOut after ``end``; return the session."""
         lt, session, ip = self.learn, self.session(), self.ip()
-        spec.add(start, partial(b.session_event, lt, user, "LoggedIn", b.ms_time(start), session, ip=ip))
+        agent = b.AGENTS[int(session.hex[:4], 16) % len(b.AGENTS)]  # from the session id: no extra draw
+        spec.add(start, partial(b.session_event, lt, user, "LoggedIn", b.ms_time(start), session, ip=ip, agent=agent))
         if timeout is None:
             timeout = self.rng.random() < 0.25
         if timeout:
             t = end + 30 * MIN
-            spec.add(t, partial(b.session_event, lt, user, "TimedOut", b.ms_time(t), session, ip=ip, started=b.ms_time(start)))
+            spec.add(t, partial(b.session_event, lt, user, "TimedOut", b.ms_time(t), session, ip=ip, agent=agent, started=b.ms_time(start)))
         else:
-            spec.add(end, partial(b.session_event, lt, user, "LoggedOut", b.ms_time(end), session, ip=ip))
+            spec.add(end, partial(b.session_event, lt, user, "LoggedOut", b.ms_time(end), session, ip=ip, agent=agent))
         return session
 
     def student_session(self, day: int, student: b.User, spec: _Day) -> None:
@@ -244,8 +257,11 @@ class Term:
             launch = self.ids.uuid()
             t = self.within(start, end)
             back = t + r.randint(1, 15) * MIN
+            person = self.roster.names[student.uuid]
+            lis = {"lis_person_name_given": person.given, "lis_person_name_family": person.family,
+                   "lis_person_name_full": person.full, "lis_person_contact_email_primary": person.email}
             for action, when in (("LoggedIn", t), ("LoggedOut", back)):
-                spec.add(when, partial(b.lti_event, lt, student, sec.course, action, b.ms_time(when), session, launch_id=launch, launch_url=url, name=name))
+                spec.add(when, partial(b.lti_event, lt, student, sec.course, action, b.ms_time(when), session, launch_id=launch, launch_url=url, name=name, parameters=lis))
         if r.random() < 0.12:
             sec = self.roster.sections[r.choice(courses)]
             forum = r.choice(sec.forums)
@@ -323,13 +339,26 @@ class Term:
                 start = min(start, self.day_start[day] + 23 * HOUR)
             length = self.logn_ms(45 * 60, 0.7, 300, 5 * 3600)
             session, end = self.work_session(student, start, length, spec)
-            attempt = self.ids.pk("attempt", 5000)
-            began = b.ms_time(start)
-            spec.add(start, partial(b.assignable_event, lt, student, sec.course, a.item, "Started", began, session, attempt_pk=attempt, started=began))
-            if r.random() < 0.95:
-                spec.add(end, partial(b.assignable_event, lt, student, sec.course, a.item, "Submitted", b.ms_time(end), session, ended=b.ms_time(end), seconds=(end - start) / 1000, attempt_pk=attempt, started=began))
-                spec.add(end + 400, partial(b.grade_event, lt, student, sec.course, a.item, b.SUBMIT_ASSIGNMENT, b.ms_time(end + 400), score=None, attempt_pk=attempt, started=began))
-                self._submitted.setdefault((idx, a.item.pk), []).append((student, attempt, start))
+            if r.random() >= 0.95:  # started, never submitted
+                attempt = self.ids.pk("attempt", 5000)
+                spec.add(start, partial(b.assignable_event, lt, student, sec.course, a.item, "Started", b.ms_time(start), session, attempt_pk=attempt, started=b.ms_time(start)))
+                continue
+            self.attempt(idx, sec, a, student, start, end, session, 1, spec)
+            if r.random() < 0.15:  # a second attempt
+                again = end + r.randint(30, 180) * MIN
+                length = self.logn_ms(30 * 60, 0.6, 300, 3 * 3600)
+                session, end2 = self.work_session(student, again, length, spec)
+                self.attempt(idx, sec, a, student, again, end2, session, 2, spec)
+
+    def attempt(self, idx: int, sec: Section, a: Assignment, student: b.User, start: int, end: int, session: b.Session, count: int, spec: _Day) -> None:
+        """An assignment attempt started and submitted (AssignableEvents and the submit GradeEvent)."""
+        lt = self.learn
+        attempt = self.ids.pk("attempt", 5000)
+        began = b.ms_time(start)
+        spec.add(start, partial(b.assignable_event, lt, student, sec.course, a.item, "Started", began, session, attempt_pk=attempt, started=began, count=count))
+        spec.add(end, partial(b.assignable_event, lt, student, sec.course, a.item, "Submitted", b.ms_time(end), session, ended=b.ms_time(end), seconds=(end - start) / 1000, attempt_pk=attempt, started=began, count=count))
+        self.grade(end + 400, idx, sec, a.item, b.SUBMIT_ASSIGNMENT, student, attempt, start, None, spec, count=count, changed=False)
+        self._submitted.setdefault((idx, a.item.pk), []).append((student, attempt, start, count))
 
     def assignment_grading(self, day: int, idx: int, sec: Section, a: Assignment, spec: _Day) -> None:
         r = self.rng
@@ -339,35 +368,61 @@ class Term:
             grade_day = self._grade_day[key] = a.day + r.randint(1, 5)
         if day == grade_day:
             t = self.at_hour(day, r.randint(9, 15))
-            for student, attempt, started in self._submitted.get(key, []):
-                t += r.randint(1, 8) * MIN
-                score = round(a.item.max_score * r.betavariate(5, 1.6), 2)
-                self.grade(day, t, idx, sec, a.item, b.GRADE, student, attempt, started, score, spec)
-                self._graded[(key, student.uuid)] = (attempt, started, score)
-                if r.random() < 0.5:
-                    self.grade(day, t + r.randint(1, 3) * MIN, idx, sec, a.item, b.FEEDBACK, student, attempt, started, score, spec)
-                if r.random() < 0.01:
-                    self.grade(day, t + r.randint(3, 6) * MIN, idx, sec, a.item, b.DELETE_ATTEMPT, student, attempt, started, None, spec)
-                    self._graded.pop((key, student.uuid), None)
+            by_student: dict[str, tuple[b.User, list[tuple[str, int, int]]]] = {}
+            for student, attempt, started, count in self._submitted.get(key, []):
+                by_student.setdefault(student.uuid, (student, []))[1].append((attempt, started, count))
+            for student, attempts in by_student.values():
+                graded = []
+                for attempt, started, count in attempts:
+                    t += r.randint(1, 8) * MIN
+                    score = round(a.item.max_score * r.betavariate(5, 1.6), 2)
+                    self.grade(t, idx, sec, a.item, b.GRADE, student, attempt, started, score, spec, count=count)
+                    graded.append((attempt, started, score, count))
+                    if r.random() < 0.5:
+                        self.grade(t + r.randint(1, 3) * MIN, idx, sec, a.item, b.FEEDBACK, student, attempt, started, score, spec, count=count)
+                if r.random() < (0.25 if len(graded) > 1 else 0.01):  # delete the last attempt
+                    attempt, started, _, count = graded.pop()
+                    t += 4 * MIN
+                    self.grade(t, idx, sec, a.item, b.DELETE_ATTEMPT, student, attempt, started, None, spec, count=count)
+                if graded:
+                    self._graded[(key, student.uuid)] = graded
         elif grade_day < day <= grade_day + 5:  # overrides are cleared within 4 days
-            for student, _, _ in self._submitted.get(key, []):
+            done: set[str] = set()
+            for student, _, _, _ in self._submitted.get(key, []):
                 found = self._graded.get((key, student.uuid))
-                if found is None:
+                if found is None or student.uuid in done:
                     continue
-                attempt, started, score = found
+                done.add(student.uuid)
+                attempt, started, score, count = found[-1]
+                if day == grade_day + 1 and len(found) > 1 and r.random() < 0.3:  # regrade an earlier attempt
+                    first, first_started, _, first_count = found[0]
+                    regrade = round(a.item.max_score * r.betavariate(5, 1.6), 2)
+                    self.grade(self.at_hour(day, r.randint(9, 16)), idx, sec, a.item, b.GRADE, student, first, first_started, regrade, spec, count=first_count)
                 if day == grade_day + 1 and r.random() < 0.05:
-                    self.grade(day, self.at_hour(day), idx, sec, a.item, b.FEEDBACK_UPDATE, student, attempt, started, score, spec)
+                    self.grade(self.at_hour(day), idx, sec, a.item, b.FEEDBACK_UPDATE, student, attempt, started, score, spec, count=count)
                 if day == grade_day + 1 and r.random() < 0.04:
                     new = round(min(a.item.max_score, score + r.uniform(1, a.item.max_score / 5)), 2)
-                    self.grade(day, self.at_hour(day, r.randint(9, 16)), idx, sec, a.item, b.OVERRIDE, student, attempt, started, new, spec)
+                    at = self.at_hour(day, r.randint(9, 16))
+                    self.grade(at, idx, sec, a.item, b.OVERRIDE, student, attempt, started, new, spec, count=count)
+                    if r.random() < 0.5:  # feedback updated after the override: the override stays
+                        self.grade(at + r.randint(1, 30) * MIN, idx, sec, a.item, b.FEEDBACK_UPDATE, student, attempt, started, score, spec, count=count)
                     if r.random() < 0.35:
                         self._clear[(key, student.uuid)] = day + r.randint(1, 4)
                 if self._clear.get((key, student.uuid)) == day:
-                    self.grade(day, self.at_hour(day, r.randint(9, 16)), idx, sec, a.item, b.CLEAR_OVERRIDE, student, attempt, started, score, spec)
+                    # the clear carries the attempt's score; what counts again is the attempt
+                    self.grade(self.at_hour(day, r.randint(9, 16)), idx, sec, a.item, b.CLEAR_OVERRIDE, student, attempt, started, score, spec, count=count)
 
-    def grade(self, day: int, t: int, idx: int, sec: Section, item: b.GradableItem, action: str, student: b.User, attempt: str, started: int, score: float | None, spec: _Day) -> None:
-        spec.add(t, partial(b.grade_event, self.learn, student, sec.course, item, action, b.ms_time(t), attempt_pk=attempt, started=b.ms_time(started), score=score))
-        self.changed.add((idx, student.uuid))
+    def grade(
+        self, t: int, idx: int, sec: Section, item: b.GradableItem, action: str, student: b.User, attempt: str,
+        started: int, score: float | None, spec: _Day, *, count: int = 1, changed: bool = True,
+    ) -> None:
+        """A GradeEvent at ``t``, told to the Grade Center too; ``changed`` marks the course
+        total for the nightly recalculation."""
+        began = b.ms_time(started)
+        spec.add(t, partial(b.grade_event, self.learn, student, sec.course, item, action, b.ms_time(t), attempt_pk=attempt, started=began, score=score, count=count))
+        self.gradecenter.record(sec.course.number, student.uuid, student.pk, student.external_id, item.pk, item.max_score, action, attempt, began, count, score)
+        if changed:
+            self.changed.add((idx, student.uuid))
 
     def group_work(self, day: int, idx: int, sec: Section, a: Assignment, spec: _Day) -> None:
         _r, lt = self.rng, self.learn
@@ -383,9 +438,9 @@ class Term:
                 began = b.ms_time(start)
                 spec.add(start, partial(b.assignable_event, lt, leader, sec.course, a.item, "Started", began, session, attempt_pk=attempt, started=began, group=group))
                 spec.add(end, partial(b.assignable_event, lt, leader, sec.course, a.item, "Submitted", b.ms_time(end), session, ended=b.ms_time(end), seconds=(end - start) / 1000, attempt_pk=attempt, started=began, group=group))
-                spec.add(end + 400, partial(b.grade_event, lt, leader, sec.course, a.item, b.SUBMIT_GROUP_ASSIGNMENT, b.ms_time(end + 400), attempt_pk=attempt, started=b.ms_time(start), score=None))
+                self.grade(end + 400, idx, sec, a.item, b.SUBMIT_GROUP_ASSIGNMENT, leader, attempt, start, None, spec, changed=False)
                 for member in group.members:
-                    self._submitted.setdefault((idx, a.item.pk), []).append((member, attempt, start))
+                    self._submitted.setdefault((idx, a.item.pk), []).append((member, attempt, start, 1))
         self.assignment_grading(day, idx, sec, a, spec)
 
     def test_taking(self, day: int, idx: int, sec: Section, test: Test, spec: _Day) -> None:
@@ -422,8 +477,7 @@ class Term:
             if answered < len(test.questions):
                 continue
             spec.add(t, partial(b.assessment_event, lt, student, sec.course, item, "Submitted", b.ms_time(t), session, ended=b.ms_time(t), seconds=(t - start) / 1000, attempt_pk=attempt, started=began))
-            spec.add(t + 300, partial(b.grade_event, lt, student, sec.course, item, b.SUBMIT_TEST, b.ms_time(t + 300), score=correct, attempt_pk=attempt, started=began))
-            self.changed.add((idx, student.uuid))
+            self.grade(t + 300, idx, sec, item, b.SUBMIT_TEST, student, attempt, start, correct, spec)
             if any(q.question_type == "Essay" for q in test.questions):
                 self._essay.setdefault(test.day + r.randint(1, 4), []).append((idx, item, student, attempt, start, correct))
 
@@ -432,7 +486,7 @@ class Term:
             sec = self.roster.sections[idx]
             essay_points = 10 * sum(q.question_type == "Essay" for q in next(t.questions for t in sec.tests if t.item is item))
             score = round(auto + essay_points * self.rng.betavariate(4, 1.5), 2)
-            self.grade(day, self.at_hour(day, self.rng.randint(9, 16)), idx, sec, item, b.GRADE, student, attempt, start, score, spec)
+            self.grade(self.at_hour(day, self.rng.randint(9, 16)), idx, sec, item, b.GRADE, student, attempt, start, score, spec)
 
     def manual_grades(self, day: int, idx: int, sec: Section, spec: _Day) -> None:
         t = self.at_hour(day, 10)
@@ -440,7 +494,7 @@ class Term:
             t += self.rng.randint(10, 60) * 1000
             attempt = self.ids.pk("attempt", 5000)
             score = float(self.rng.choice((6, 7, 8, 8, 9, 9, 10, 10)))
-            self.grade(day, t, idx, sec, sec.participation, b.MANUAL_GRADE, student, attempt, t, score, spec)
+            self.grade(t, idx, sec, sec.participation, b.MANUAL_GRADE, student, attempt, t, score, spec)
 
     def snapshots(self, day: int, spec: _Day) -> None:
         """The nightly recalculation of course totals for everyone whose grades changed today."""

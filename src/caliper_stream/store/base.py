@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
 
 from caliper_stream.ingest import Batch, DeadLetter, Row
 from caliper_stream.problems import Problem
+
+if TYPE_CHECKING:
+    from caliper_stream.store.common import Tx
+
+T = TypeVar("T")
 
 
 class WriteResult(msgspec.Struct):
@@ -102,6 +107,40 @@ class Stats(msgspec.Struct):
     by_action: list[Count]
     by_day: list[Count]
     newest: list[Newest]
+
+
+class CourseName(msgspec.Struct, frozen=True):
+    """A course's title, keyed by the courseNumber (batch_uid) events carry."""
+
+    course_number: str
+    name: str
+    course_pk: str | None = None
+
+
+class ItemName(msgspec.Struct, frozen=True):
+    """A gradable item (Grade Center column): its pk1, name and points possible."""
+
+    item_pk: str
+    name: str
+    course_number: str | None = None
+    max_score: float | None = None
+
+
+class UserName(msgspec.Struct, frozen=True):
+    """A person's name and contact as Learn's user records give them (personal data)."""
+
+    user_uuid: str | None = None
+    user_pk: str | None = None
+    external_id: str | None = None
+    username: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        """How the store keys the person: uuid, else pk1, else batch_uid."""
+        return self.user_uuid or self.user_pk or self.external_id
 
 
 class Store(Protocol):
@@ -204,6 +243,26 @@ class Store(Protocol):
 
     def end_session(self, token_hash: str) -> None:
         """Forget a session (sign-out)."""
+
+    # --- names (loaded by an admin; events rarely carry them) --------------------------------
+
+    def put_names(self, courses: Sequence[CourseName], items: Sequence[ItemName], users: Sequence[UserName]) -> int:
+        """Insert or replace names (by courseNumber, item pk1, user key) in ONE transaction;
+        returns how many records were written."""
+        ...
+
+    # --- the gradebook's cells (derived from grade events; analyse/gradebook.py) ------------
+
+    def events_high_water(self) -> int:
+        """The largest event id such that every lower id is committed or will never be (on
+        PostgreSQL ids are handed out before commit, so this waits for in-flight inserts)."""
+        ...
+
+    def put_gradebook(
+        self, courses: Sequence[str], cells: Sequence[tuple[Any, ...]], high_water: int, generation: int
+    ) -> None:
+        """Replace the gradebook cells of `courses` by `cells` (``gb_cells`` column order) and
+        record `high_water` and the events `generation` they were built from, in ONE transaction."""
         ...
 
     # --- summaries ---------------------------------------------------------------------------
@@ -212,8 +271,28 @@ class Store(Protocol):
         """Counts by source, type, action and day, and the newest event per source."""
         ...
 
+    # --- maintenance (privacy, erasure, retention) ---------------------------------------------
+
+    def transact(self, work: Callable[[Tx], T]) -> T:
+        """Run `work` in ONE write transaction (``?`` SQL through `Tx`) and return its result."""
+        ...
+
+    def vacuum(self, tables: Sequence[str]) -> list[str]:
+        """Rewrite `tables` so that deleted rows leave no bytes in the database files (SQLite:
+        secure_delete, VACUUM, WAL truncated; PostgreSQL: VACUUM FULL); return warnings."""
+        ...
+
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers (for health checks)."""
+        ...
+
+    def probe_write(self) -> None:
+        """Raise StoreUnavailable unless a write could start now (nothing is written); also
+        re-opens a write connection that a failure left unusable."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Return space the write-ahead log took during bursts (SQLite; a no-op elsewhere)."""
         ...
 
     def close(self) -> None: ...

@@ -11,9 +11,9 @@ import hashlib
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec.structs import astuple
@@ -27,9 +27,12 @@ from caliper_stream.store.base import (
     ApiKey,
     Count,
     DashboardSession,
+    CourseName,
+    ItemName,
     Newest,
     Stats,
     StoredDeadLetter,
+    UserName,
     WriteResult,
 )
 from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
@@ -40,6 +43,8 @@ DEAD_LETTER_COLUMNS: tuple[str, ...] = ("raw", "digest", "reasons", "source", "r
 
 _encode_reasons = msgspec.json.Encoder().encode
 _decode_reasons = msgspec.json.Decoder(list[Problem]).decode
+
+T = TypeVar("T")
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?|(?<!:):([A-Za-z_][A-Za-z0-9_]*)|%")
 
@@ -62,9 +67,45 @@ def translate(sql: str, dialect: str) -> str:
     return _TOKENS.sub(sub, sql)
 
 
+#: Indexed key-data columns hold at most this many characters: a longer value is stored as its
+#: first `INDEXED_CHARS` characters and "…" (the whole value stays in ``raw``). PostgreSQL's
+#: B-tree entries are limited to 2,704 bytes; two such columns of 4-byte characters plus a time
+#: stay under it, so any event is storable (migration 0003 bounds rows stored before).
+INDEXED_CHARS = 256
+INDEXED_COLUMNS = frozenset({"type", "action", "course_number", "user_uuid", "source"})
+#: What a NUL character in key data becomes: PostgreSQL text cannot hold U+0000, so both
+#: backends store U+FFFD instead (the exact bytes stay in ``raw``).
+NUL_REPLACEMENT = "\ufffd"
+_INDEXED_POSITIONS = tuple(i for i, c in enumerate(EVENT_COLUMNS) if c in INDEXED_COLUMNS)
+_TEXT_POSITIONS = tuple(i for i, c in enumerate(EVENT_COLUMNS) if c not in ("raw", "score", "max_score"))
+
+
+def bounded(value: str) -> str:
+    """An indexed column's value: itself, or its first `INDEXED_CHARS` characters and "…"."""
+    return value if len(value) <= INDEXED_CHARS else value[:INDEXED_CHARS] + "…"
+
+
 def event_values(row: Row) -> tuple[Any, ...]:
-    """A row as the values of `EVENT_COLUMNS`."""
-    return (row.event_key, row.raw, *astuple(row.keydata)[1:], row.source, row.received_at)
+    """A row as the values of `EVENT_COLUMNS`, storable on every backend: NUL replaced and
+    indexed values bounded (a check of the raw bytes skips the NUL pass for nearly every row)."""
+    values = (row.event_key, row.raw, *astuple(row.keydata)[1:], row.source, row.received_at)
+    raw = row.raw
+    nul = b"\x00" in raw or b"\\u0000" in raw
+    if not nul and not any(
+        isinstance(values[i], str) and len(values[i]) > INDEXED_CHARS for i in _INDEXED_POSITIONS
+    ):
+        return values
+    out = list(values)
+    if nul:
+        for i in _TEXT_POSITIONS:
+            v = out[i]
+            if isinstance(v, str) and "\x00" in v:
+                out[i] = v.replace("\x00", NUL_REPLACEMENT)
+    for i in _INDEXED_POSITIONS:
+        v = out[i]
+        if isinstance(v, str):
+            out[i] = bounded(v)
+    return tuple(out)
 
 
 def dead_letter_digest(dl: DeadLetter) -> str:
@@ -105,6 +146,27 @@ def attribute(batches: Sequence[Batch], inserted: set[str]) -> list[WriteResult]
                 accepted += 1
         results.append(WriteResult(accepted, len(batch.rows) - accepted, len(batch.dead_letters)))
     return results
+
+
+class Tx:
+    """A write transaction as maintenance code sees it: ``?`` SQL in either dialect."""
+
+    def __init__(self, cur: Any, dialect: str) -> None:
+        self.cur = cur
+        self.dialect = dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        self.cur.execute(translate(sql, self.dialect), params)
+        return int(self.cur.rowcount or 0)
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        if params:
+            self.cur.executemany(translate(sql, self.dialect), params)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.cur.execute(translate(sql, self.dialect), params)
+        return list(self.cur.fetchall())
 
 
 class SQLStore(ABC):
@@ -148,6 +210,18 @@ class SQLStore(ABC):
 
     def _sql(self, sql: str) -> str:
         return translate(sql, self.dialect)
+
+    # --- maintenance (privacy, erasure, retention) ---------------------------------------------
+
+    def transact(self, work: Callable[[Tx], T]) -> T:
+        """Run `work` in ONE write `transaction`, with ``?`` SQL in either dialect (`Tx`), and
+        return its result."""
+        with self.transaction() as cur:
+            return work(Tx(cur, self.dialect))
+
+    @abstractmethod
+    def vacuum(self, tables: Sequence[str]) -> list[str]:
+        """Rewrite `tables` so that deleted rows leave no bytes behind; return warnings."""
 
     # --- migrations --------------------------------------------------------------------------
 
@@ -304,6 +378,67 @@ class SQLStore(ABC):
         with self._write_lock, self._transaction() as cur:
             cur.execute(self._sql("DELETE FROM dashboard_sessions WHERE token_hash = ?"), (token_hash,))
 
+    # --- the gradebook's cells ---------------------------------------------------------------
+
+    def events_high_water(self) -> int:
+        with self._write_lock, self._transaction() as cur:
+            if self.dialect == "postgresql":
+                cur.execute("LOCK TABLE events IN SHARE MODE")  # waits for uncommitted inserts
+            cur.execute("SELECT max(id) FROM events")
+            row = cur.fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def put_gradebook(
+        self, courses: Sequence[str], cells: Sequence[tuple[Any, ...]], high_water: int, generation: int
+    ) -> None:
+        with self._write_lock, self._transaction() as cur:
+            cur.executemany(self._sql("DELETE FROM gb_cells WHERE course_number = ?"), [(c,) for c in courses])
+            if cells:
+                cur.executemany(self._sql(f"INSERT INTO gb_cells VALUES ({', '.join('?' * len(cells[0]))})"), cells)
+            cur.execute(
+                self._sql("UPDATE gb_state SET high_water = ?, built_generation = ? WHERE id = 1"), (high_water, generation)
+            )
+
+    # --- names -------------------------------------------------------------------------------
+
+    def put_names(self, courses: Sequence[CourseName], items: Sequence[ItemName], users: Sequence[UserName]) -> int:
+        at = now()
+        with self._write_lock, self._transaction() as cur:
+            if courses:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO course_names (course_number, course_pk, name, loaded_at) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT (course_number) DO UPDATE SET course_pk = excluded.course_pk,"
+                        " name = excluded.name, loaded_at = excluded.loaded_at"
+                    ),
+                    [(c.course_number, c.course_pk, c.name, at) for c in courses],
+                )
+            if items:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO item_names (item_pk, course_number, name, max_score, loaded_at) VALUES (?, ?, ?, ?, ?)"
+                        " ON CONFLICT (item_pk) DO UPDATE SET course_number = excluded.course_number,"
+                        " name = excluded.name, max_score = excluded.max_score, loaded_at = excluded.loaded_at"
+                    ),
+                    [(i.item_pk, i.course_number, i.name, i.max_score, at) for i in items],
+                )
+            if users:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO user_names (user_key, user_uuid, user_pk, external_id, username, given_name,"
+                        " family_name, email, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (user_key) DO UPDATE SET user_uuid = excluded.user_uuid,"
+                        " user_pk = excluded.user_pk, external_id = excluded.external_id, username = excluded.username,"
+                        " given_name = excluded.given_name, family_name = excluded.family_name,"
+                        " email = excluded.email, loaded_at = excluded.loaded_at"
+                    ),
+                    [
+                        (u.key, u.user_uuid, u.user_pk, u.external_id, u.username, u.given_name, u.family_name, u.email, at)
+                        for u in users
+                    ],
+                )
+        return len(courses) + len(items) + len(users)
+
     # --- summaries ---------------------------------------------------------------------------
 
     def stats(self) -> Stats:
@@ -336,6 +471,12 @@ class SQLStore(ABC):
 
     def ping(self) -> None:
         self.query("SELECT 1")
+
+    def probe_write(self) -> None:
+        self.ping()
+
+    def checkpoint(self) -> None:
+        return None
 
     def __enter__(self) -> SQLStore:
         return self

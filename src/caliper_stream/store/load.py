@@ -16,6 +16,7 @@ import msgspec
 
 from caliper_stream.errors import ReadError
 from caliper_stream.ingest import Batch, prepare
+from caliper_stream.privacy import protection_for
 from caliper_stream.read import RawEvent, input_files, raise_read_error, read_stream
 from caliper_stream.store.base import Store, WriteResult
 
@@ -83,6 +84,7 @@ def import_file(
     """Import one file (or stdin for ``-``) into `store`, adding to `summary` (`source`: what
     its events are recorded under, by default ``import:<file name>``)."""
     source = source or source_name(path)
+    privacy = protection_for(store)
     rows = 0
     fh: IO[bytes]
     if str(path) == "-":
@@ -94,7 +96,7 @@ def import_file(
             raise_read_error(str(path), exc)
     try:
         for raw_events in _chunks(read_stream(fh, str(path)), chunk):
-            batch = prepare(raw_events, source=source, strict=strict)
+            batch = prepare(raw_events, source=source, strict=strict, privacy=privacy)
             rows += len(batch.rows)
             _write(store, batch, len(raw_events), summary, done_before + _position(fh), progress)
     finally:

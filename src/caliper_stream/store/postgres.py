@@ -24,6 +24,7 @@ from itertools import count
 from typing import Any, Literal
 
 import psycopg
+import psycopg.sql
 
 from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.ingest import Row
@@ -53,6 +54,17 @@ _cursor_names = count()
 
 
 def _error(exc: psycopg.Error, what: str) -> StoreError:
+    # a value the database cannot hold (class 22, or 54 such as an over-long index entry) is
+    # the data's fault: retrying cannot help, isolating it can (see store/writer.py)
+    if isinstance(exc, psycopg.errors.DataError | psycopg.errors.ProgramLimitExceeded):
+        return StoreError(f"PostgreSQL {what}: {str(exc).strip()}")
+    if isinstance(exc, psycopg.errors.InvalidSchemaName) or "no schema has been selected" in str(exc):
+        return StoreUnavailable(
+            f"PostgreSQL {what}: the schema named in the URL's search_path does not exist; create it"
+            " (CREATE SCHEMA name) or fix the URL's options=-c search_path=…"
+        )
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return StoreUnavailable(f"PostgreSQL {what}: the database is read-only ({str(exc).strip()})")
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return StoreUnavailable(f"PostgreSQL {what}: {str(exc).strip()}")
     return StoreError(f"PostgreSQL {what}: {str(exc).strip()}")
@@ -130,6 +142,17 @@ class PostgresStore(SQLStore):
         cur.execute(_MOVE)
         return {k for (k,) in cur.fetchall()}
 
+    def probe_write(self) -> None:
+        with self._write_lock:
+            try:
+                conn = self._writer()
+                row = conn.execute("SHOW transaction_read_only").fetchone()
+            except psycopg.Error as exc:
+                self._conn = None
+                raise _error(exc, "cannot write") from exc
+            if row is not None and row[0] == "on":
+                raise StoreUnavailable("PostgreSQL: the database is read-only (transaction_read_only is on)")
+
     def _reader(self) -> psycopg.Connection[tuple[Any, ...]]:
         conn: psycopg.Connection[tuple[Any, ...]] | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
@@ -158,6 +181,19 @@ class PostgresStore(SQLStore):
             raise _error(exc, "query failed") from exc
         finally:
             conn.close()
+
+    def vacuum(self, tables: Sequence[str]) -> list[str]:
+        """VACUUM FULL writes each table (and its TOAST) into new files and unlinks the old ones,
+        so deleted tuples leave the relation files; it locks each table while it runs."""
+        conn = self._connect()
+        try:
+            for table in tables:
+                conn.execute(f"VACUUM FULL {psycopg.sql.Identifier(table).as_string(conn)}")
+        except psycopg.Error as exc:
+            raise _error(exc, "VACUUM failed") from exc
+        finally:
+            conn.close()
+        return []
 
     def close(self) -> None:
         with self._readers_lock:

@@ -11,7 +11,9 @@ from collections.abc import Iterable
 
 import msgspec
 
-from caliper_stream.ingest import prepare
+from caliper_stream.ingest import Protection, prepare
+from caliper_stream.privacy import load_settings, protection_for
+from caliper_stream.privacy.apply import stored_clear
 from caliper_stream.problems import Problem
 from caliper_stream.read import read_bytes
 from caliper_stream.store.base import Store, StoredDeadLetter, WriteResult
@@ -25,10 +27,10 @@ class Replayed(msgspec.Struct):
     missing: bool = False
 
 
-def replay_one(store: Store, dl: StoredDeadLetter, *, strict: bool) -> Replayed:
+def replay_one(store: Store, dl: StoredDeadLetter, *, strict: bool, privacy: Protection | None = None) -> Replayed:
     if dl.replayed_at is not None:
         return Replayed(dl.id, ok=False, reasons=[Problem("", f"already replayed at {dl.replayed_at}")])
-    batch = prepare(read_bytes(dl.raw, dl.source), source=dl.source, strict=strict)
+    batch = prepare(read_bytes(dl.raw, dl.source), source=dl.source, strict=strict, privacy=privacy)
     if batch.dead_letters or not batch.rows:
         reasons = [p for d in batch.dead_letters for p in d.reasons]
         return Replayed(dl.id, ok=False, reasons=reasons)
@@ -47,12 +49,22 @@ def replay(store: Store, ids: Iterable[int] = (), *, strict: bool = False) -> li
     """Replay the given dead letters, or every pending one when `ids` is empty."""
     wanted = list(ids)
     outcomes: list[Replayed] = []
+    privacy = protection_for(store)
+    settings = load_settings(store) if privacy is not None else None
+
+    def protection(dl: StoredDeadLetter) -> Protection | None:
+        # kept bytes of a pseudonymous store are pseudonymised already: only those stored
+        # before `privacy enable` (and not yet rewritten by `privacy apply`) still need it
+        if settings is None or not stored_clear(settings, "dead_letters", dl.id):
+            return None
+        return privacy
+
     if not wanted:
-        return [replay_one(store, dl, strict=strict) for dl in list(pending(store))]
+        return [replay_one(store, dl, strict=strict, privacy=protection(dl)) for dl in list(pending(store))]
     for id in wanted:
         dl = store.get_dead_letter(id)
         if dl is None:
             outcomes.append(Replayed(id, ok=False, missing=True, reasons=[Problem("", "no such dead letter")]))
         else:
-            outcomes.append(replay_one(store, dl, strict=strict))
+            outcomes.append(replay_one(store, dl, strict=strict, privacy=protection(dl)))
     return outcomes

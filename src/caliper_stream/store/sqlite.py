@@ -10,6 +10,15 @@ group commit (`caliper_stream.store.writer`) keeps that cost per *transaction*, 
 Concurrency: writes go through one connection under a lock (SQLite has one writer anyway);
 reads use a connection per thread, and `stream` its own connection, so an export never blocks
 ingest (WAL readers see the last committed state).
+
+Read-only files: a file (or directory) that cannot be written is opened for reading only, so
+`stats`, `report` and `export` work on it; a write then fails with "read-only". The write
+connection is (re)opened by the next write after any failure that a reconnect can cure (a file
+read-only or missing when it was opened, an I/O error, a full disk): a database made writable
+again needs no restart. Memory-mapped I/O stays off (``mmap_size = 0``): a mapped page of a file
+truncated or made unreadable underneath the process is a SIGBUS, which no error handling can
+catch. The WAL is checkpointed and truncated by `checkpoint` (the writer calls it when idle and
+on shutdown), so it does not keep the size it reached during a burst or a disk-full episode.
 """
 
 from __future__ import annotations
@@ -54,7 +63,17 @@ sqlite3.register_adapter(type(None), cast("Callable[[None], None]", _none.get)) 
 sqlite3.register_adapter(bytes, bytes)  # bytes(b) is b for exact bytes; subclasses are not matched
 
 
+#: SQLite result codes after which the write connection is re-opened before the next write.
+_RECONNECT = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
+def _code(exc: sqlite3.Error) -> str:
+    return str(getattr(exc, "sqlite_errorname", "") or "")
+
+
 def _error(exc: sqlite3.Error, what: str) -> StoreError:
+    if _code(exc).startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or "readonly" in str(exc):
+        return StoreUnavailable(f"SQLite {what}: the database is read-only ({exc})")
     if isinstance(exc, sqlite3.OperationalError):
         return StoreUnavailable(f"SQLite {what}: {exc}")
     return StoreError(f"SQLite {what}: {exc}")
@@ -82,19 +101,50 @@ class SQLiteStore(SQLStore):
         self.busy_timeout = busy_timeout
         if path != ":memory:" and not Path(path).parent.is_dir():
             raise StoreUnavailable(f"SQLite: cannot open {path}: directory {Path(path).parent} does not exist")
-        self._conn = self._connect(write=True)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        if migrate:
+        #: The file could not be opened for writing: reads only, until a write succeeds.
+        self.read_only = False
+        self._reader_uri = path
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        try:
+            self._conn = self._connect(write=True)
+            self._probe(self._conn)
+        except StoreError:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            if not self._open_read_only():
+                raise
+        if migrate and not self.read_only:
             self.migrate()
+
+    def _open_read_only(self) -> bool:
+        """Fall back to reading an existing database that cannot be written."""
+        if self.path == ":memory:" or not Path(self.path).is_file():
+            return False
+        self.read_only = True
+        # mode=ro still needs the WAL index (-shm) to be creatable; a directory that cannot be
+        # written has nobody writing in it either, so the file is then read as immutable
+        for uri in (f"file:{self.path}?mode=ro", f"file:{self.path}?immutable=1"):
+            self._reader_uri = uri
+            try:
+                self._connect().execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except (StoreError, sqlite3.Error):
+                continue
+            return True
+        return False
 
     def _connect(self, write: bool = False) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                self.path if write else self._reader_uri, timeout=self.busy_timeout, isolation_level=None,
+                check_same_thread=False, uri=not write and self._reader_uri.startswith("file:"),
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            conn.execute("PRAGMA mmap_size = 0")
             if write:
                 # only takes effect on a new database: before WAL mode writes its header
                 conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
@@ -108,25 +158,85 @@ class SQLiteStore(SQLStore):
             raise _error(exc, f"cannot open {self.path}") from exc
         return conn
 
+    @staticmethod
+    def _probe(conn: sqlite3.Connection) -> None:
+        """Raise unless `conn` can write: rewrite the header's user_version, then roll back."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+        except sqlite3.Error as exc:
+            raise _error(exc, "cannot write") from exc
+        finally:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailable(f"SQLite: the store {self.path} is closed")
+        if self._conn is None:
+            self._conn = self._connect(write=True)
+            if self.read_only:
+                self._probe(self._conn)  # still read-only: say so before anything is attempted
+                self.read_only = False
+                self._reader_uri = self.path
+        return self._conn
+
+    def _drop_writer(self) -> None:
+        if self._conn is not None:
+            with suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
         try:
-            cur = self._conn.cursor()
+            conn = self._writer()
+            cur = conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
+        except StoreError:
+            self._drop_writer()
+            raise
         except sqlite3.Error as exc:
+            self._drop_writer()
             raise _error(exc, "cannot begin a transaction") from exc
         try:
             yield cur
             cur.execute("COMMIT")
         except BaseException as exc:
-            if self._conn.in_transaction:
+            if conn.in_transaction:
                 with suppress(sqlite3.Error):
-                    self._conn.execute("ROLLBACK")
+                    conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
+                if _code(exc).startswith(_RECONNECT):
+                    self._drop_writer()
                 raise _error(exc, "write failed") from exc
             raise
         finally:
             cur.close()
+
+    def probe_write(self) -> None:
+        with self._write_lock:
+            try:
+                self._probe(self._writer())
+            except (StoreError, sqlite3.Error) as exc:
+                self._drop_writer()
+                if isinstance(exc, StoreError):
+                    raise
+                raise _error(exc, "cannot write") from exc
+
+    def checkpoint(self) -> None:
+        """Move the WAL into the database and truncate it to zero bytes."""
+        if self.path == ":memory:":
+            return
+        with self._write_lock:
+            if self._conn is None:
+                return
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.Error as exc:
+                raise _error(exc, "checkpoint failed") from exc
 
     def _insert_events(self, cur: Any, rows: list[Row]) -> set[str]:
         # Fast path: usually every event is new, and then the insert count says it all. When
@@ -175,10 +285,29 @@ class SQLiteStore(SQLStore):
         finally:
             conn.close()
 
+    def vacuum(self, tables: Sequence[str]) -> list[str]:
+        """VACUUM rebuilds the whole file (freed pages are not copied), then the WAL, which still
+        holds earlier page images, is checkpointed and truncated to zero bytes."""
+        del tables  # SQLite vacuums the whole database
+        with self._write_lock:
+            try:
+                conn = self._writer()
+                conn.execute("PRAGMA secure_delete = ON")
+                conn.execute("VACUUM")
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise _error(exc, "VACUUM failed") from exc
+        if busy:
+            return ["the WAL could not be truncated while other connections read; run again when idle"]
+        return []
+
     def close(self) -> None:
+        self._closed = True
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
         with self._write_lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

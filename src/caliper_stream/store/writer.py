@@ -6,9 +6,16 @@ ONE transaction (`Store.write_batches`) and then wakes every request with *its o
 `WriteResult`. Under load, many small requests therefore cost one commit (one fsync) together;
 with no load a request is written alone at once, so group commit adds no latency.
 
-A batch larger than `max_rows` is still written in one transaction of its own (a request's
-events are never split across commits). A failure of a commit is raised in every request whose
-batch was in it; nothing of theirs was stored, so they may all retry.
+A batch larger than `max_rows` is still written in one transaction of its own. A commit that
+fails because the database cannot commit (`StoreUnavailable`: read-only, disk full, down) fails
+every request whose batch was in it; nothing of theirs was stored, so they may all retry. A
+commit refused because of the *data* (any other `StoreError`, e.g. a value a backend cannot
+hold) is retried batch by batch and then in halves of the failing batch, down to the events the
+database refuses, which become dead letters with the database's reason: one request's data
+never fails another's, and a poison event costs only itself.
+
+When the queue has been empty for `IDLE_SECONDS` after a commit, and when it stops, the writer
+checkpoints the store (SQLite: the WAL is copied back and truncated).
 
 Metrics: counters on the writer (`commits`, `rows_committed`, `batches_committed`, `failures`,
 `last_commit_rows`, `last_commit_seconds`, `commit_seconds_total`) and an optional
@@ -28,12 +35,15 @@ from concurrent.futures import Future, InvalidStateError
 
 import msgspec
 
-from caliper_stream.errors import StoreUnavailable
-from caliper_stream.ingest import Batch
+from caliper_stream.errors import StoreError, StoreUnavailable
+from caliper_stream.ingest import Batch, DeadLetter
+from caliper_stream.problems import Problem
 from caliper_stream.store.base import Store, WriteResult
 
 #: Default cap of rows (events + dead letters) grouped into one transaction.
 MAX_ROWS = 2000
+#: Seconds without a request after which the store is checkpointed.
+IDLE_SECONDS = 2.0
 
 
 class CommitInfo(msgspec.Struct, frozen=True):
@@ -43,6 +53,10 @@ class CommitInfo(msgspec.Struct, frozen=True):
     rows: int
     seconds: float
     ok: bool
+    #: why it failed ("" when it did not)
+    error: str = ""
+    #: events the database refused, kept as dead letters instead (see the module docstring)
+    isolated: int = 0
 
 
 _Item = tuple[Batch, "Future[WriteResult]"]
@@ -58,10 +72,13 @@ class Writer:
         *,
         max_rows: int = MAX_ROWS,
         on_commit: Callable[[CommitInfo], None] | None = None,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self.store = store
         self.max_rows = max_rows
         self.on_commit = on_commit
+        self.idle_seconds = idle_seconds
+        self._dirty = False  # committed since the last checkpoint
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._held: _Item | None = None
@@ -119,10 +136,17 @@ class Writer:
 
     def _take(self) -> tuple[list[_Item], bool]:
         """The next group of batches (blocking for the first) and whether to stop after it."""
-        first = self._held if self._held is not None else self._queue.get()
-        self._held = None
+        first = self._held
+        if first is None:
+            while True:
+                try:
+                    first = self._queue.get(timeout=self.idle_seconds if self._dirty else None)
+                    break
+                except queue.Empty:
+                    self._checkpoint()
         if first is _STOP:
             return [], True
+        self._held = None
         group = [first]
         size = len(first[0])
         while size < self.max_rows:
@@ -139,6 +163,11 @@ class Writer:
             size += len(item[0])
         return group, False
 
+    def _checkpoint(self) -> None:
+        self._dirty = False
+        with contextlib.suppress(Exception):  # only space is at stake; the next idle retries
+            self.store.checkpoint()
+
     def _run(self) -> None:
         stop = False
         while not stop or self._held is not None:
@@ -146,6 +175,7 @@ class Writer:
             stop = stop or stop_now
             if group:
                 self._commit(group)
+        self._checkpoint()
         # anything queued after stop() was requested is refused, not silently dropped
         while True:
             try:
@@ -158,17 +188,24 @@ class Writer:
     def _commit(self, group: list[_Item]) -> None:
         rows = sum(len(batch) for batch, _ in group)
         started = time.perf_counter()
+        isolated = 0
         try:
-            results = self.store.write_batches([batch for batch, _ in group])
+            try:
+                results = self.store.write_batches([batch for batch, _ in group])
+            except StoreUnavailable:
+                raise
+            except StoreError:
+                results, isolated = self._isolate([batch for batch, _ in group])
         except BaseException as exc:
             seconds = time.perf_counter() - started
             self.failures += 1
-            self._report(CommitInfo(len(group), rows, seconds, ok=False))
+            self._report(CommitInfo(len(group), rows, seconds, ok=False, error=str(exc)))
             for _, future in group:
                 _settle(future, exception=exc)
             if not isinstance(exc, Exception):
                 raise
             return
+        self._dirty = True
         seconds = time.perf_counter() - started
         self.commits += 1
         self.batches_committed += len(group)
@@ -176,9 +213,42 @@ class Writer:
         self.last_commit_rows = rows
         self.last_commit_seconds = seconds
         self.commit_seconds_total += seconds
-        self._report(CommitInfo(len(group), rows, seconds, ok=True))
+        self._report(CommitInfo(len(group), rows, seconds, ok=True, isolated=isolated))
         for (_, future), result in zip(group, results, strict=True):
             _settle(future, result)
+
+    def _isolate(self, batches: list[Batch]) -> tuple[list[WriteResult], int]:
+        """Write each batch on its own, splitting those the database refuses (see module
+        docstring); returns the results and how many events became dead letters."""
+        results: list[WriteResult] = []
+        isolated = 0
+        for batch in batches:
+            result, n = self._write_splitting(batch)
+            results.append(result)
+            isolated += n
+        return results, isolated
+
+    def _write_splitting(self, batch: Batch) -> tuple[WriteResult, int]:
+        try:
+            return self.store.write_batches([batch])[0], 0
+        except StoreUnavailable:
+            raise
+        except StoreError as exc:
+            if len(batch.rows) <= 1:
+                return self._refused(batch, exc), len(batch.rows)
+        half = len(batch.rows) // 2
+        first, n1 = self._write_splitting(Batch(batch.rows[:half], batch.dead_letters))
+        second, n2 = self._write_splitting(Batch(batch.rows[half:]))
+        return first + second, n1 + n2
+
+    def _refused(self, batch: Batch, exc: StoreError) -> WriteResult:
+        """The batch's one event as a dead letter with the database's reason."""
+        letters = list(batch.dead_letters) + [
+            DeadLetter(row.raw, [Problem("", f"the database refused this event: {exc}")], row.source, row.received_at)
+            for row in batch.rows
+        ]
+        result = self.store.write_batches([Batch(dead_letters=letters)])[0]
+        return WriteResult(0, 0, result.dead_letters)
 
     def _report(self, info: CommitInfo) -> None:
         if self.on_commit is not None:

@@ -9,6 +9,7 @@ the ``bb:action.name`` scheme of the seven grading use cases.
 """
 
 from caliper_stream.sensor.builders.activity import (
+    AGENTS,
     blog_event,
     content_event,
     course_group_event,
@@ -55,6 +56,7 @@ from caliper_stream.sensor.builders.grading import (
 )
 
 __all__ = [
+    "AGENTS",
     "CLEAR_OVERRIDE",
     "DELETE_ATTEMPT",
     "FEEDBACK",

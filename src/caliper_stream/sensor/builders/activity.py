@@ -3,6 +3,9 @@ course groups, blogs and wikis. Shapes follow Learn's 1.1 samples key for key.""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from datetime import datetime
 from typing import Any
 
 from caliper_stream.sensor.builders.base import (
@@ -24,7 +27,31 @@ DEFAULT_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/87.0.4280.88 Safari/537.36"
 )
+#: Browsers students use, for varied ``bb:request.headers.agent`` values.
+AGENTS = (
+    DEFAULT_AGENT,
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/119.0.6045.109 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36 Edg/119.0.2151.72",
+)
 _EMPTY: list[Any] = []
+
+
+def oauth_parameters(launch_id: str, at: str, consumer_key: str) -> Json:
+    """The OAuth 1.0a fields Learn signs a launch with (signature and nonce derived from the
+    launch id, so a seed gives the same events)."""
+    digest = hashlib.sha1(launch_id.encode()).digest()
+    when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return {
+        "oauth_consumer_key": consumer_key,
+        "oauth_signature_method": "HMAC-SHA1",
+        "oauth_signature": base64.b64encode(digest).decode(),
+        "oauth_nonce": str(int.from_bytes(digest[:6], "big")),
+        "oauth_timestamp": str(int(when.timestamp())),
+        "oauth_version": "1.0",
+        "oauth_callback": "about:blank",
+    }
 
 
 def _resource(iri: str, kind: str, **extra: Any) -> Json:
@@ -101,9 +128,11 @@ def lti_event(
     ip: str = "10.0.0.1",
     role: str = "Learner",
     host: str = "learn.example.edu",
+    consumer_key: str = "learn-tool-key",
     parameters: Json | None = None,
 ) -> Built:
-    """LTIEvent LoggedIn (launch) / LoggedOut (return), with the launch parameters Learn lists."""
+    """LTIEvent LoggedIn (launch) / LoggedOut (return), with the launch parameters Learn lists
+    (OAuth fields included; `parameters` adds e.g. the ``lis_person_*`` name and e-mail)."""
     at = ts(at)
     session_iri = learn.iri("sessions/" + session.hex)
     params: Json = {
@@ -121,6 +150,7 @@ def lti_event(
         "custom_caliper_profile_url": f"https://{host}/learn/api/v1/telemetry/caliper/profile/ultra",
         "custom_caliper_federated_session_id": session_iri,
         "launch_presentation_return_url": f"https://{host}/webapps/blackboard/execute/blti/launchReturn?launch_id={launch_id}",
+        **oauth_parameters(launch_id, at, consumer_key),
     }
     if parameters:
         params.update(parameters)

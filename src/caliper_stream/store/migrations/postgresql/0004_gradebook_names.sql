@@ -1,0 +1,65 @@
+-- The gradebook reads only grade events, a course at a time: a partial index finds them. (Not a
+-- covering one as on SQLite: PostgreSQL limits an index entry to ~2.7 kB, and Learn's long IRIs
+-- in several columns of one hostile event could exceed it and refuse its whole batch.)
+CREATE INDEX events_grades ON events (course_number, gradable_item_pk) WHERE type IN ('GradeEvent', 'OutcomeEvent');
+-- Names an admin loads (`caliper-stream names load`): events rarely carry them.
+CREATE TABLE course_names (
+    course_number TEXT PRIMARY KEY,
+    course_pk TEXT,
+    name TEXT NOT NULL,
+    loaded_at TEXT NOT NULL
+);
+CREATE TABLE item_names (
+    item_pk TEXT PRIMARY KEY,
+    course_number TEXT,
+    name TEXT NOT NULL,
+    max_score DOUBLE PRECISION,
+    loaded_at TEXT NOT NULL
+);
+-- Personal data lives in this one table only (see caliper_stream.analyse.names).
+CREATE TABLE user_names (
+    user_key TEXT PRIMARY KEY,
+    user_uuid TEXT,
+    user_pk TEXT,
+    external_id TEXT,
+    username TEXT,
+    given_name TEXT,
+    family_name TEXT,
+    email TEXT,
+    loaded_at TEXT NOT NULL
+);
+-- The gradebook's cells, kept current from the grade events (caliper_stream.analyse.gradebook:
+-- refresh recomputes every course with grade events above high_water). Derived: drop and
+-- rebuild at will. '' stands for "no course"; user_sort is the batch_uid or ''. The primary key
+-- is the order reports list cells in (byte order on both databases). Deleting or rewriting events bumps generation,
+-- and the next refresh rebuilds every course.
+CREATE TABLE gb_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    high_water BIGINT NOT NULL,
+    generation BIGINT NOT NULL,
+    built_generation BIGINT NOT NULL
+);
+INSERT INTO gb_state (id, high_water, generation, built_generation) VALUES (1, 0, 0, 0);
+CREATE TABLE gb_cells (
+    course_number TEXT COLLATE "C" NOT NULL,
+    user_sort TEXT COLLATE "C" NOT NULL,
+    user_key TEXT COLLATE "C" NOT NULL,
+    item_pk TEXT COLLATE "C" NOT NULL,
+    user_uuid TEXT,
+    user_pk TEXT,
+    user_external_id TEXT,
+    score DOUBLE PRECISION,
+    source TEXT,
+    max_score DOUBLE PRECISION,
+    status TEXT,
+    attempts INTEGER NOT NULL,
+    deleted_attempts INTEGER NOT NULL,
+    override TEXT,
+    changed_at TEXT,
+    grade_events INTEGER NOT NULL,
+    grade_action TEXT,
+    PRIMARY KEY (course_number, user_sort, user_key, item_pk)
+);
+CREATE FUNCTION gb_events_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE gb_state SET generation = generation + 1; RETURN NULL; END $$;
+CREATE TRIGGER gb_events_deleted AFTER DELETE ON events FOR EACH STATEMENT EXECUTE FUNCTION gb_events_changed();
+CREATE TRIGGER gb_events_updated AFTER UPDATE ON events FOR EACH STATEMENT EXECUTE FUNCTION gb_events_changed();
