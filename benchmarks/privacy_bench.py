@@ -8,26 +8,13 @@ the same run, so the ratio is what to read on a shared machine.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 from caliper_stream.ingest import prepare
 from caliper_stream.privacy.protect import Protection
 from caliper_stream.privacy.secret import Pseudonym
 from caliper_stream.read import read_bytes
 from learn_payloads import envelope, sample_events
-
-
-def rate(fn: Callable[[], object], events: int, seconds: float) -> float:
-    """Best events/s over repeated runs within `seconds`."""
-    fn()
-    best = float("inf")
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return events / best
+from timing import rate
 
 
 def main() -> None:

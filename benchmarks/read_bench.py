@@ -12,26 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from collections.abc import Callable
 
 import orjson
 
 from caliper_stream.event import decode
 from caliper_stream.read import read_bytes
 from learn_payloads import envelope, sample_events
-
-
-def rate(fn: Callable[[], object], events: int, seconds: float) -> float:
-    """Best events/s over repeated runs within `seconds` (best-of damps a noisy machine)."""
-    fn()
-    best = float("inf")
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return events / best
+from timing import rate
 
 
 def hot_path(body: bytes) -> None:
