@@ -93,7 +93,7 @@ def apply(
             out.dead_letters = len(outcomes) - outcomes.count("unchanged")
     refresh_derived(store)
     if vacuum:
-        out.warnings += store.vacuum(["events", "dead_letters", *SUMMARY_TABLES])
+        out.warnings += store.vacuum(["events", "dead_letters", *SUMMARY_TABLES, "gb_cells"])
     record(
         store,
         actor,

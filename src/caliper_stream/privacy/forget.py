@@ -182,7 +182,7 @@ def forget(
         out.identities = _forget_identities(ids, targets, persons)
     refresh_derived(store)
     if vacuum:
-        out.warnings += store.vacuum(["events", "dead_letters", "identities", *SUMMARY_TABLES])
+        out.warnings += store.vacuum(["events", "dead_letters", "identities", *SUMMARY_TABLES, "gb_cells"])
         if ids is not None and ids is not store:
             out.warnings += ids.vacuum(["identities"])
     record(

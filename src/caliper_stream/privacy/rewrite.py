@@ -52,8 +52,11 @@ def changes(rows: Sequence[tuple[int, bytes]], transform: Callable[[bytes], byte
 
 
 def refresh_derived(store: Store) -> None:
-    """Rebuild the analytics summaries now: rewriting or deleting events marks them dirty, and
-    until the rebuild they still hold the old identifiers (which a vacuum must not keep)."""
-    from caliper_stream.analyse.summary import refresh
+    """Rebuild the analytics summaries and the kept gradebook cells now: rewriting or deleting
+    events marks them dirty, and until the rebuild they still hold the old identifiers (which a
+    vacuum must not keep)."""
+    from caliper_stream.analyse.gradebook import refresh as refresh_cells
+    from caliper_stream.analyse.summary import refresh as refresh_summaries
 
-    refresh(store)
+    refresh_summaries(store)
+    refresh_cells(store)

@@ -560,8 +560,33 @@ class ReadAPI:
                               "reasons": [{"path": r.path, "message": r.message, "severity": r.severity}
                                           for r in found.reasons]})
 
+    async def forget_user(self, request: Request) -> Response:
+        """Erase one person (``caliper-stream forget`` through HTTP): admin keys only. The answer
+        and the audit row say what was removed, never who the person was."""
+        who = await self.caller(request)
+        if isinstance(who, Response):
+            return who
+        if who.role != "admin":
+            return problem("forbidden", "only an admin key can erase a person (keys add NAME --role admin)")
+        term = request.path_params["id"]
+        if not term or len(term) > 400:
+            return problem("bad-parameter", "a user is named by a uuid, pk1, batch_uid or pseudonym")
+        delete_events = request.query_params.get("delete_events", "0") in ("1", "true")
+        from caliper_stream.privacy.forget import forget
+
+        done = await self._run(request, "forget", forget, self.store, term, actor=who.name,
+                               delete_events=delete_events)
+        if isinstance(done, Response):
+            return done
+        found = done.identities or done.events_redacted or done.events_deleted or done.dead_letters
+        body = {"identities": done.identities, "events_redacted": done.events_redacted,
+                "events_deleted": done.events_deleted, "dead_letters": done.dead_letters,
+                "warnings": done.warnings}
+        return json_response(body, 200 if found else 404)
+
     def routes(self) -> list[Route]:
         return [
+            Route("/api/users/{id}", self.forget_user, methods=["DELETE"]),
             Route("/api/reports", self.list_reports, methods=["GET"]),
             Route("/api/reports/{name}", self.report, methods=["GET"]),
             Route("/api/events", self.events, methods=["GET"]),
@@ -693,6 +718,16 @@ def openapi_paths(reports: dict[str, Callable[..., Any]]) -> dict[str, Any]:
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                 "responses": {"200": {"description": "reasons"}, "404": {"description": "no such dead letter"},
                               **_problems()}}
+    }
+    counts = {"application/json": {"schema": {"type": "object"}}}
+    paths["/api/users/{id}"] = {
+        "delete": {"summary": "erase one person (admin keys): identity, personal fields or events, dead letters",
+                   "parameters": [{"name": "id", "in": "path", "required": True, "schema": string,
+                                   "description": "uuid, pk1, batch_uid or pseudonym"},
+                                  _query("delete_events", {"type": "boolean"}, "delete their events instead")],
+                   "responses": {"200": {"description": "what was removed (counts)", "content": counts},
+                                 "404": {"description": "nothing in the store names this person", "content": counts},
+                                 **_problems()}}
     }
     return paths
 
