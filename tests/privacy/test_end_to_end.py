@@ -139,7 +139,9 @@ def _canonical(rows: list[dict[str, Any]], mapping: dict[str, str] | None = None
             {
                 k: _pseudonymised(v, mapping) if mapping and person_column(k) else v
                 for k, v in r.items()
-                if "received" not in k  # when the store received an event: the wall clock, not the term
+                # when the store received an event, and hours since a source's last event: the wall
+                # clock of the run, not the term
+                if "received" not in k and k != "hours_since_last_event"
             }
         ).decode()
         for r in rows
