@@ -160,7 +160,7 @@ def test_workers_exit_when_their_supervisor_is_killed(fresh_pg: str, tmp_path: P
         assert server.proc is not None
         os.kill(server.proc.pid, signal.SIGKILL)  # the supervisor only, not its process group
         server.proc.wait(timeout=10)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30  # beyond the workers' STOP_GRACE
         while not port_free(server.port):
             assert time.monotonic() < deadline, "workers still hold the port"
             time.sleep(0.1)

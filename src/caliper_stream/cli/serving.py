@@ -68,7 +68,13 @@ def serve(
 ) -> None:
     """Receive Caliper events over HTTP: POST/GET PATH, /healthz, /readyz, /metrics, /openapi.json, /docs."""
     from caliper_stream.privacy import protection_for
-    from caliper_stream.server import SETTINGS_ENV, Settings, create_app, store_options
+    from caliper_stream.server import (
+        SETTINGS_ENV,
+        SUPERVISOR_ENV,
+        Settings,
+        create_app,
+        store_options,
+    )
     from caliper_stream.store import default_db_url, open_store, redact
 
     if durability not in ("normal", "full"):
@@ -105,6 +111,7 @@ def serve(
     import os
 
     os.environ[SETTINGS_ENV] = settings.to_env()
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())  # workers exit once this process is gone
     _serve_workers(settings, where)
 
 

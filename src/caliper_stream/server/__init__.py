@@ -43,9 +43,12 @@ from caliper_stream.store.base import Store
 from caliper_stream.store.writer import CommitInfo, Writer
 
 #: Seconds a worker whose supervisor died has to finish its requests before it is killed.
-STOP_GRACE = 40.0
+STOP_GRACE = 15.0
 
-__all__ = ["SETTINGS_ENV", "Settings", "app_from_env", "create_app", "store_options"]
+#: The supervisor's pid, set by ``serve --workers N`` for its workers (see `_exit_with_supervisor`).
+SUPERVISOR_ENV = "CALIPER_STREAM_SUPERVISOR"
+
+__all__ = ["SETTINGS_ENV", "SUPERVISOR_ENV", "Settings", "app_from_env", "create_app", "store_options"]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -140,13 +143,15 @@ def app_from_env() -> Starlette:
     from caliper_stream.store import open_store
 
     settings = Settings.from_env()
-    _exit_with_supervisor(os.getppid())
+    _exit_with_supervisor(int(os.environ.get(SUPERVISOR_ENV) or os.getppid()))
     return create_app(settings, open_store(settings.db, **store_options(settings)), close_store=True)
 
 
 def _exit_with_supervisor(supervisor: int, interval: float = 0.5) -> None:
     """Shut this worker down (gracefully: SIGTERM) once its supervisor is gone, even when it
-    was killed with SIGKILL and could not stop its workers: otherwise they keep the port."""
+    was killed with SIGKILL and could not stop its workers: otherwise they keep the port. The
+    supervisor's pid comes from the environment, so that a worker still starting when its
+    supervisor died (already re-parented) notices too."""
 
     def watch() -> None:
         while os.getppid() == supervisor:
