@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Sequence
-from typing import Annotated, Any, NoReturn
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from caliper_stream.store.base import Store
 
 DbOpt = Annotated[
     str | None,
@@ -142,3 +146,21 @@ def _placeholder(param: Any) -> str:
             return "|".join(str(c) for c in param.type.choices)
     placeholder = {"integer": "N", "float": "NUMBER", "path": "PATH"}.get(kind)
     return placeholder or (param.name or "value").upper()
+
+
+@contextmanager
+def opened_store(db: str | None, *, migrate: bool = True) -> Iterator[Store]:
+    """Open the store of ``--db`` (or the default); turn expected failures into a message and
+    exit status 2, and close it whatever happens."""
+    from caliper_stream.errors import CaliperStreamError
+    from caliper_stream.store import default_db_url, open_store
+
+    store: Store | None = None
+    try:
+        store = open_store(default_db_url(db), migrate=migrate)
+        yield store
+    except CaliperStreamError as exc:
+        fail(str(exc), 2)
+    finally:
+        if store is not None:
+            store.close()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -27,10 +25,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from caliper_stream.cli.common import DbOpt, err_console, fail, out_console, print_table
-from caliper_stream.errors import CaliperStreamError
-from caliper_stream.store import default_db_url, open_store
-from caliper_stream.store.base import Store
+from caliper_stream.cli.common import (
+    DbOpt,
+    err_console,
+    fail,
+    opened_store,
+    out_console,
+    print_table,
+)
 
 privacy_app = typer.Typer(help="Pseudonymisation of a store: enable, status, scan, apply.", no_args_is_help=True)
 identity_app = typer.Typer(help="The identity table: pseudonym → real identity (authorised admins).", no_args_is_help=True)
@@ -50,19 +52,6 @@ def operator(value: str | None) -> str:
         return os.environ.get("CALIPER_STREAM_OPERATOR") or f"cli:{getpass.getuser()}"
     except OSError:
         return "cli"
-
-
-@contextmanager
-def _store(db: str | None) -> Iterator[Store]:
-    store: Store | None = None
-    try:
-        store = open_store(default_db_url(db))
-        yield store
-    except CaliperStreamError as exc:
-        fail(str(exc), 2)
-    finally:
-        if store is not None:
-            store.close()
 
 
 # --- privacy ---------------------------------------------------------------------------------
@@ -94,7 +83,7 @@ def privacy_enable(
     if ip not in ("drop", "truncate") or agent not in ("drop", "truncate"):
         fail("--ip and --agent take 'drop' or 'truncate'")
     source = f"file:{secret_file.resolve()}" if secret_file is not None else f"env:{secret_env}"
-    with _store(db) as store:
+    with opened_store(db) as store:
         secret = read_secret(source)
         settings = enable(
             store, secret_source=source, fingerprint=fingerprint(secret), ip=ip, agent=agent, identity=identity  # type: ignore[arg-type]
@@ -118,7 +107,7 @@ def privacy_status(db: DbOpt = None) -> None:
     from caliper_stream.privacy import PrivacyError, load_settings, protection_for
     from caliper_stream.privacy.apply import remaining
 
-    with _store(db) as store:
+    with opened_store(db) as store:
         s = load_settings(store)
         rows: list[dict[str, str | None]] = [{"setting": "mode", "value": s.mode}]
         if s.mode == "pseudonymous":
@@ -150,7 +139,7 @@ def privacy_scan(
     from caliper_stream.privacy import load_settings
     from caliper_stream.privacy.scan import scan
 
-    with _store(db) as store:
+    with opened_store(db) as store:
         mode = load_settings(store).mode
         findings = scan(store)
     if fmt == "jsonl":
@@ -175,7 +164,7 @@ def privacy_apply(
     from caliper_stream.privacy import load_settings, protection_for
     from caliper_stream.privacy.apply import apply, remaining
 
-    with _store(db) as store:
+    with opened_store(db) as store:
         protection = protection_for(store)
         if protection is None:
             fail("this store is not pseudonymous; run `caliper-stream privacy enable` first")
@@ -211,7 +200,7 @@ def identity_lookup(
     from caliper_stream.privacy import audit, identity_store, load_settings, protection_for
     from caliper_stream.privacy.identity import people
 
-    with _store(db) as store:
+    with opened_store(db) as store:
         settings = load_settings(store)
         protection = protection_for(store)
         ids = identity_store(store, settings)
@@ -244,7 +233,7 @@ def forget(
     """Erase a person: identity rows, their personal fields (or events), dead letters naming them."""
     from caliper_stream.privacy.forget import forget as run
 
-    with _store(db) as store:
+    with opened_store(db) as store:
         done = run(store, user, actor=operator(who), delete_events=delete_events, vacuum=vacuum)
     if not (done.identities or done.events_redacted or done.events_deleted or done.dead_letters):
         err_console.print(f"warning: nothing in this store names {user!r}", highlight=False, markup=False)
@@ -273,7 +262,7 @@ def retention_set(
 
     if days < 1:
         fail("DAYS must be at least 1")
-    with _store(db) as store:
+    with opened_store(db) as store:
         set_policy(store, event_type, days)
         audit.record(store, operator(who), "retention.set", f"{event_type} kept {days} days")
 
@@ -283,7 +272,7 @@ def retention_remove(event_type: Annotated[str, typer.Argument()], db: DbOpt = N
     """Remove the policy of EVENT_TYPE (its events are then kept)."""
     from caliper_stream.privacy.retention import remove_policy
 
-    with _store(db) as store:
+    with opened_store(db) as store:
         if not remove_policy(store, event_type):
             fail(f"no retention policy for {event_type!r}")
 
@@ -293,7 +282,7 @@ def retention_list(db: DbOpt = None) -> None:
     """The policies, with what each would remove now."""
     from caliper_stream.privacy.retention import plan
 
-    with _store(db) as store:
+    with opened_store(db) as store:
         found = plan(store)
     print_table([msgspec.to_builtins(e) | {"expired": e.events} for e in found], ["event_type", "days", "cutoff", "expired"])
 
@@ -306,7 +295,7 @@ def retention_schedule(
     """Have `serve` apply the retention policies every night at AT (UTC)."""
     from caliper_stream.privacy.nightly import set_schedule
 
-    with _store(db) as store:
+    with opened_store(db) as store:
         try:
             set_schedule(store, at)
         except ValueError as exc:
@@ -328,7 +317,7 @@ def retention_apply(
         at = datetime.fromisoformat(now.replace("Z", "+00:00")).astimezone(UTC) if now else datetime.now(UTC)
     except ValueError:
         fail(f"--now {now!r} is not an ISO 8601 time")
-    with _store(db) as store:
+    with opened_store(db) as store:
         planned = plan(store, at)
         print_table([msgspec.to_builtins(e) for e in planned], ["event_type", "days", "cutoff", "events"],
                     title="would remove" if dry_run else "removing")
@@ -352,7 +341,7 @@ def audit(
     """The audit trail: reads of personal data, erasures, retention runs, privacy changes."""
     from caliper_stream.privacy.audit import records
 
-    with _store(db) as store:
+    with opened_store(db) as store:
         found = records(store, limit=limit, action=action, actor=actor, since=since)
     if fmt == "jsonl":
         for r in found:

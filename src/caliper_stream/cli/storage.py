@@ -35,30 +35,15 @@ from caliper_stream.cli.common import (
     UntilOpt,
     err_console,
     fail,
+    opened_store,
     out_console,
     print_table,
 )
 from caliper_stream.errors import CaliperStreamError
-from caliper_stream.store import default_db_url, open_store, redact
-from caliper_stream.store.base import Store
+from caliper_stream.store import redact
 
 deadletters_app = typer.Typer(help="Inspect and replay dead letters (input that was not stored as an event).", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
-
-
-@contextmanager
-def _store(db: str | None, *, migrate: bool = True) -> Iterator[Store]:
-    """Open the store; turn expected failures into a message and exit status 2."""
-    url = default_db_url(db)
-    store: Store | None = None
-    try:
-        store = open_store(url, migrate=migrate)
-        yield store
-    except CaliperStreamError as exc:
-        fail(str(exc), 2)
-    finally:
-        if store is not None:
-            store.close()
 
 
 class _EventRate(ProgressColumn):
@@ -85,7 +70,7 @@ def import_(
     Exits 1 when an input yielded no event at all (only dead letters, or nothing)."""
     from caliper_stream.store.load import import_paths, total_bytes
 
-    with _store(db) as store:
+    with opened_store(db) as store:
         total = total_bytes(paths)
         started = time.perf_counter()
         progress = Progress(
@@ -186,7 +171,7 @@ def export(
         except CaliperStreamError as exc:
             fail(str(exc), 2)
     filters = Filters(since=since, until=until, course=course, type=type_, item=item)
-    with _store(db) as store:
+    with opened_store(db) as store:
         with _output(out) as fh:
             n = run_export(store, fh, fmt=fmt, what=what, filters=filters)  # type: ignore[arg-type]
         missing = unmatched(store, filters) if n == 0 else []
@@ -211,7 +196,7 @@ def deadletters_list(
     after: Annotated[int, typer.Option(metavar="ID", help="Start after this id (paging).")] = 0,
 ) -> None:
     """Dead letters, oldest first."""
-    with _store(db) as store:
+    with opened_store(db) as store:
         letters = store.list_dead_letters(limit, after_id=after, include_replayed=all_)
     rows = [
         {"id": dl.id, "received": dl.received_at, "source": dl.source, "bytes": len(dl.raw),
@@ -228,7 +213,7 @@ def deadletters_show(
     raw: Annotated[bool, typer.Option("--raw", help="Write only the exact raw bytes to stdout.")] = False,
 ) -> None:
     """One dead letter: why it was refused and its bytes."""
-    with _store(db) as store:
+    with opened_store(db) as store:
         dl = store.get_dead_letter(id)
     if dl is None:
         fail(f"no dead letter {id}", 2)
@@ -265,7 +250,7 @@ def deadletters_replay(
     """Read dead letters again and move those that now read as events into the events table."""
     from caliper_stream.store.replay import replay
 
-    with _store(db) as store:
+    with opened_store(db) as store:
         outcomes = replay(store, ids or [], strict=not lenient)
     moved = 0
     for o in outcomes:
@@ -286,7 +271,7 @@ def stats(
     json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """What the store holds: counts by source, type, action and day; newest event per source."""
-    with _store(db) as store:
+    with opened_store(db) as store:
         s = store.stats()
     if json:
         sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(s)) + b"\n")
@@ -308,7 +293,7 @@ def stats(
 @db_app.command("upgrade")
 def db_upgrade(db: DbOpt = None) -> None:
     """Apply pending schema migrations (opening a store does this too)."""
-    with _store(db, migrate=False) as store:
+    with opened_store(db, migrate=False) as store:
         applied = store.migrate()
         version = store.schema_version()
     where = redact(store.url)
