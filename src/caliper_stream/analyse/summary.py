@@ -200,6 +200,15 @@ _UPSERT = {
 
 _STARTS = ("Started", "Restarted")
 _ENDS = ("Submitted", "Completed")
+
+
+def _span(row: list[Any], action: str | None, at: str) -> None:
+    """Widen an attempt's ``[…, first start, last end]`` by one event: whatever the arrival
+    order, the earliest start and the latest submission win."""
+    if action in _STARTS:
+        row[2] = at if row[2] is None else min(row[2], at)
+    elif action in _ENDS:
+        row[3] = at if row[3] is None else max(row[3], at)
 _SCORE_FREE = ("feedback",)  # feedback events never change a score
 
 
@@ -278,19 +287,13 @@ class _Fold:
         elif type_ == "AssessmentEvent" and assessment:
             key = (course, assessment, attempt or f"user:{user}")
             row = self.tests.setdefault(key, [user, item or "", None, None])
-            if action in _STARTS:
-                row[2] = at if row[2] is None else min(row[2], at)
-            elif action in _ENDS:
-                row[3] = at if row[3] is None else max(row[3], at)
+            _span(row, action, at)
             if item and not row[1]:
                 row[1] = item
         elif type_ == "AssessmentItemEvent" and question:
             qkey = (course, assessment or "", question, attempt or f"user:{user}")
             qrow = self.questions.setdefault(qkey, [user, qtype or "", None, None])
-            if action in _STARTS:
-                qrow[2] = at if qrow[2] is None else min(qrow[2], at)
-            elif action in _ENDS:
-                qrow[3] = at if qrow[3] is None else max(qrow[3], at)
+            _span(qrow, action, at)
             if qtype and not qrow[1]:
                 qrow[1] = qtype
         elif type_ in ("GradeEvent", "OutcomeEvent") and item and attempt:
