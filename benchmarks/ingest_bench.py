@@ -21,8 +21,11 @@ Load: ``wrk -t2 --latency`` for ``--seconds``. Columns:
   value. A server that acknowledges before storing (an inbox) cannot hide a slow digest here;
 * ratio: acked (and digested) rate over the reference's acked rate in the same cell and backend;
 * server cores: CPU seconds of the server's process tree (children included) per second of load;
-  client cores: the same for wrk (if it nears 2, the client is the bottleneck);
-* load: the 1-minute load average at the end of the cell (the machine may be shared).
+  client cores: the same for wrk (if it nears 2, the client is the bottleneck); other cores:
+  the rest of the machine, i.e. PostgreSQL's backends plus whatever else runs (it may be shared);
+* server µs/ev: server CPU per digested event, which a shared machine's load disturbs less;
+* load: the 1-minute load average at the end of the cell (the machine may be shared);
+* statuses: serve's answers to the POSTs by status, from its access log.
 
 ``--profile`` re-runs serve-sqlite/learn/8 (not counted in the table) under
 ``py-spy record --nonblocking --format raw`` for the HTTP process and each child, and prints
@@ -126,6 +129,13 @@ def tree_cpu(pids: list[int]) -> dict[int, float]:
                 fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
                 out[p] = (int(fields[11]) + int(fields[12])) / TICK
     return out
+
+
+def machine_busy() -> float:
+    """CPU seconds every process of the machine has used (PostgreSQL's backends, other jobs)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICK
 
 
 def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
@@ -269,8 +279,10 @@ class Result:
     stored: int = 0
     server_cores: float = 0.0
     client_cores: float = 0.0
+    other_cores: float = 0.0
     drain_s: float = 0.0
     load: float = 0.0
+    statuses: Counter[int] = field(default_factory=Counter)
     ratio: float | None = None
     digested_ratio: float | None = None
 
@@ -283,6 +295,7 @@ def run_wrk(server: Server, templates: Path, connections: int, seconds: float,
     with ExitStack() as stack:
         procs, outs = [], []
         before = tree_cpu([p.pid for p in server.procs])
+        busy = machine_busy()
         started = time.perf_counter()
         for port in server.ports:
             out = stack.enter_context(tempfile.TemporaryFile())
@@ -301,6 +314,7 @@ def run_wrk(server: Server, templates: Path, connections: int, seconds: float,
             proc.returncode = os.waitstatus_to_exitcode(status)
             if not after:  # the server's CPU up to the end of the first wrk
                 after = tree_cpu([p.pid for p in server.procs])
+                busy = machine_busy() - busy
             client += usage.ru_utime + usage.ru_stime
         elapsed = time.perf_counter() - started
         results = []
@@ -311,7 +325,8 @@ def run_wrk(server: Server, templates: Path, connections: int, seconds: float,
             if proc.returncode != 0 or line is None:
                 raise RuntimeError(f"wrk failed ({proc.returncode}):\n{text}")
             results.append(json.loads(line.removeprefix("WRK_RESULT ")))
-    return results, client / elapsed, cpu_delta(before, after) / elapsed, started
+    cores = cpu_delta(before, after) / elapsed
+    return results, client / elapsed, cores, busy / elapsed - cores - client / elapsed, started
 
 
 def drain(count: Callable[[], int], started: float, limit: float = 180.0) -> tuple[int, float]:
@@ -332,7 +347,7 @@ def drain(count: Callable[[], int], started: float, limit: float = 180.0) -> tup
 
 def measure(system: str, payload: str, connections: int, server: Server, templates: Path,
             seconds: float) -> Result:
-    results, client, cores, started = run_wrk(server, templates, connections, seconds)
+    results, client, cores, others, started = run_wrk(server, templates, connections, seconds)
     wrk_end = time.perf_counter()
     stored, until = drain(server.count, started)
     requests = sum(r["requests"] for r in results)
@@ -347,7 +362,7 @@ def measure(system: str, payload: str, connections: int, server: Server, templat
         p50_ms=max(r["p50_us"] for r in results) / 1000,
         p99_ms=max(r["p99_us"] for r in results) / 1000,
         requests=requests, errors=errors, stored=stored,
-        server_cores=cores, client_cores=client,
+        server_cores=cores, client_cores=client, other_cores=others,
         drain_s=max(0.0, started + until - wrk_end),
         load=os.getloadavg()[0],
     )
@@ -438,18 +453,33 @@ def pg_reachable(pg: str) -> bool:
         return False
 
 
+def logged_statuses(logs: list[Path]) -> Counter[int]:
+    """Answers to POSTs by status, from serve's access log (one JSON line per request)."""
+    found: Counter[int] = Counter()
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                with suppress(ValueError):
+                    entry = json.loads(line)
+                    if entry.get("method") == "POST" and isinstance(entry.get("status"), int):
+                        found[entry["status"]] += 1
+    return found
+
+
 def print_header() -> None:
     print(f"{'system':<14} {'payload':<7} {'conns':>5} {'acked ev/s':>10} {'digested ev/s':>13} {'p50 ms':>7} "
           f"{'p99 ms':>7} {'ratio':>6} {'dig. ratio':>10} {'requests':>8} {'errors':>6} {'drain s':>7} "
-          f"{'server cores':>12} {'client cores':>12} {'load':>5}")
+          f"{'server cores':>12} {'server µs/ev':>12} {'client cores':>12} {'other cores':>11} {'load':>5}  statuses")
 
 
 def print_row(r: Result) -> None:
     ratio = f"{r.ratio:.2f}" if r.ratio is not None else "1.00"
     dratio = f"{r.digested_ratio:.2f}" if r.digested_ratio is not None else "-"
+    statuses = " ".join(f"{n}x{status}" for status, n in sorted(r.statuses.items()))
     print(f"{r.system:<14} {r.payload:<7} {r.connections:>5} {r.acked:>10,.0f} {r.digested:>13,.0f} "
           f"{r.p50_ms:>7.0f} {r.p99_ms:>7.0f} {ratio:>6} {dratio:>10} {r.requests:>8,} {r.errors:>6,} "
-          f"{r.drain_s:>7.1f} {r.server_cores:>12.2f} {r.client_cores:>12.2f} {r.load:>5.1f}", flush=True)
+          f"{r.drain_s:>7.1f} {r.server_cores:>12.2f} {1e6 * r.server_cores / max(r.digested, 1):>12.0f} "
+          f"{r.client_cores:>12.2f} {r.other_cores:>11.2f} {r.load:>5.1f}  {statuses}", flush=True)
 
 
 def main() -> None:
@@ -508,6 +538,7 @@ def main() -> None:
                                 result = measure(system, payload, connections, server, templates, args.seconds)
                             finally:
                                 server.stop()
+                            result.statuses = logged_statuses(server.logs) if kind == "serve" else Counter()
                         if reference is None:
                             reference = result
                         else:
