@@ -25,6 +25,8 @@ Load: ``wrk -t2 --latency`` for ``--seconds``. Columns:
   the rest of the machine, i.e. PostgreSQL's backends plus whatever else runs (it may be shared);
 * server µs/ev: server CPU per digested event, which a shared machine's load disturbs less;
 * load: the 1-minute load average at the end of the cell (the machine may be shared);
+* target: ok when serve's acked and digested ratios reach 1.2 (SQLite) or 1.0 (PostgreSQL) and,
+  at 8 connections, its p99 is under 250 ms; MISS otherwise;
 * statuses: serve's answers to the POSTs by status, from its access log.
 
 ``--profile`` re-runs serve-sqlite/learn/8 (not counted in the table) under
@@ -67,6 +69,10 @@ PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
 EVENTS_PER_BODY = 100
 SPY_RATE = 100  # samples per second and thread
 TICK = os.sysconf("SC_CLK_TCK")
+# Targets for serve, against the reference of the same cell: acknowledged and digested rates at
+# least this ratio, and p99 under P99_TARGET_MS at 8 connections.
+TARGETS = {"sqlite": 1.2, "pg": 1.0}
+P99_TARGET_MS, P99_TARGET_CONNECTIONS = 250.0, 8
 
 
 # ---------------------------------------------------------------- payloads
@@ -469,17 +475,24 @@ def logged_statuses(logs: list[Path]) -> Counter[int]:
 def print_header() -> None:
     print(f"{'system':<14} {'payload':<7} {'conns':>5} {'acked ev/s':>10} {'digested ev/s':>13} {'p50 ms':>7} "
           f"{'p99 ms':>7} {'ratio':>6} {'dig. ratio':>10} {'requests':>8} {'errors':>6} {'drain s':>7} "
-          f"{'server cores':>12} {'server µs/ev':>12} {'client cores':>12} {'other cores':>11} {'load':>5}  statuses")
+          f"{'server cores':>12} {'server µs/ev':>12} {'client cores':>12} {'other cores':>11} {'load':>5} {'target':>6}  "
+          "statuses")
 
 
 def print_row(r: Result) -> None:
     ratio = f"{r.ratio:.2f}" if r.ratio is not None else "1.00"
     dratio = f"{r.digested_ratio:.2f}" if r.digested_ratio is not None else "-"
     statuses = " ".join(f"{n}x{status}" for status, n in sorted(r.statuses.items()))
+    verdict = ""
+    if r.ratio is not None:
+        target = TARGETS["sqlite" if "sqlite" in r.system else "pg"]
+        met = r.ratio >= target and (r.digested_ratio or 0.0) >= target
+        met = met and (r.connections != P99_TARGET_CONNECTIONS or r.p99_ms < P99_TARGET_MS)
+        verdict = "ok" if met else "MISS"
     print(f"{r.system:<14} {r.payload:<7} {r.connections:>5} {r.acked:>10,.0f} {r.digested:>13,.0f} "
           f"{r.p50_ms:>7.0f} {r.p99_ms:>7.0f} {ratio:>6} {dratio:>10} {r.requests:>8,} {r.errors:>6,} "
           f"{r.drain_s:>7.1f} {r.server_cores:>12.2f} {1e6 * r.server_cores / max(r.digested, 1):>12.0f} "
-          f"{r.client_cores:>12.2f} {r.other_cores:>11.2f} {r.load:>5.1f}  {statuses}", flush=True)
+          f"{r.client_cores:>12.2f} {r.other_cores:>11.2f} {r.load:>5.1f} {verdict:>6}  {statuses}", flush=True)
 
 
 def main() -> None:
