@@ -23,7 +23,9 @@ Load: ``wrk -t2 --latency`` for ``--seconds``. Columns:
 * server cores: CPU seconds of the server's process tree (children included) per second of load;
   client cores: the same for wrk (if it nears 2, the client is the bottleneck); other cores:
   the rest of the machine, i.e. PostgreSQL's backends plus whatever else runs (it may be shared);
-* server µs/ev: server CPU per digested event, which a shared machine's load disturbs less;
+* server µs/ev: server CPU (children included) from the start of the load until the backlog has
+  drained, per stored event: what storing an event costs, which a shared machine's load disturbs
+  less than rates;
 * load: the 1-minute load average at the end of the cell (the machine may be shared);
 * target: ok when serve's acked and digested ratios reach 1.2 (SQLite) or 1.0 (PostgreSQL) and,
   at 8 connections, its p99 is under 250 ms; MISS otherwise;
@@ -284,6 +286,7 @@ class Result:
     errors: int = 0
     stored: int = 0
     server_cores: float = 0.0
+    server_us: float = 0.0
     client_cores: float = 0.0
     other_cores: float = 0.0
     drain_s: float = 0.0
@@ -353,9 +356,12 @@ def drain(count: Callable[[], int], started: float, limit: float = 180.0) -> tup
 
 def measure(system: str, payload: str, connections: int, server: Server, templates: Path,
             seconds: float) -> Result:
+    pids = [p.pid for p in server.procs]
+    cpu_before = tree_cpu(pids)
     results, client, cores, others, started = run_wrk(server, templates, connections, seconds)
     wrk_end = time.perf_counter()
     stored, until = drain(server.count, started)
+    cpu_total = cpu_delta(cpu_before, tree_cpu(pids))  # the digest after wrk stopped included
     requests = sum(r["requests"] for r in results)
     errors = sum(r["non2xx"] + r["connect"] + r["read"] + r["write"] + r["timeout"] for r in results)
     duration = max(r["duration_us"] for r in results) / 1e6
@@ -368,7 +374,7 @@ def measure(system: str, payload: str, connections: int, server: Server, templat
         p50_ms=max(r["p50_us"] for r in results) / 1000,
         p99_ms=max(r["p99_us"] for r in results) / 1000,
         requests=requests, errors=errors, stored=stored,
-        server_cores=cores, client_cores=client, other_cores=others,
+        server_cores=cores, server_us=1e6 * cpu_total / max(stored, 1), client_cores=client, other_cores=others,
         drain_s=max(0.0, started + until - wrk_end),
         load=os.getloadavg()[0],
     )
@@ -491,7 +497,7 @@ def print_row(r: Result) -> None:
         verdict = "ok" if met else "MISS"
     print(f"{r.system:<14} {r.payload:<7} {r.connections:>5} {r.acked:>10,.0f} {r.digested:>13,.0f} "
           f"{r.p50_ms:>7.0f} {r.p99_ms:>7.0f} {ratio:>6} {dratio:>10} {r.requests:>8,} {r.errors:>6,} "
-          f"{r.drain_s:>7.1f} {r.server_cores:>12.2f} {1e6 * r.server_cores / max(r.digested, 1):>12.0f} "
+          f"{r.drain_s:>7.1f} {r.server_cores:>12.2f} {r.server_us:>12.0f} "
           f"{r.client_cores:>12.2f} {r.other_cores:>11.2f} {r.load:>5.1f} {verdict:>6}  {statuses}", flush=True)
 
 
