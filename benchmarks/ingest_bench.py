@@ -25,7 +25,8 @@ Load: ``wrk -t2 --latency`` for ``--seconds``. Columns:
   the rest of the machine, i.e. PostgreSQL's backends plus whatever else runs (it may be shared);
 * server µs/ev: server CPU (children included) from the start of the load until the backlog has
   drained, per stored event: what storing an event costs, which a shared machine's load disturbs
-  less than rates;
+  less than rates; pg µs/ev: the same for the PostgreSQL backends serving the cell (found by
+  ``application_name``; PostgreSQL must run on this machine, else 0);
 * load: the 1-minute load average at the end of the cell (the machine may be shared);
 * target: ok when serve's acked and digested ratios reach 1.2 (SQLite) or 1.0 (PostgreSQL) and,
   at 8 connections, its p99 is under 250 ms; MISS otherwise;
@@ -157,7 +158,7 @@ class Server:
     procs: list[subprocess.Popen[bytes]]
     ports: list[int]
     key: str
-    count: Callable[[], int]
+    db: Database
     logs: list[Path] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -199,6 +200,19 @@ class Database:
     path: Path | None = None  # SQLite file
     schema: str | None = None  # PostgreSQL schema
     pg: str = ""
+    tagged: str = ""  # the PostgreSQL URL with the schema as application_name
+
+    def backends(self) -> dict[int, float]:
+        """CPU seconds of each PostgreSQL backend serving this database (PostgreSQL on this
+        machine: its processes are read in /proc), so the database's work per event shows."""
+        if self.path is not None:
+            return {}
+        import psycopg
+
+        with psycopg.connect(self.pg, autocommit=True) as db:
+            pids = [int(r[0]) for r in db.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (self.schema,))]
+        return tree_cpu(pids)
 
     def count(self) -> int:
         if self.path is not None:
@@ -229,7 +243,8 @@ def fresh_database(backend: str, pg: str, tmp: Path, tag: str) -> Iterator[Datab
         admin.execute(f'CREATE SCHEMA "{schema}"')
     try:
         sep = "&" if "?" in pg else "?"
-        yield Database("pg", f"{pg}{sep}options=-c%20search_path%3D{schema}", schema=schema, pg=pg)
+        tagged = f"{pg}{sep}application_name={schema}"  # finds the backends serving this cell
+        yield Database("pg", f"{tagged}&options=-c%20search_path%3D{schema}", schema=schema, pg=pg, tagged=tagged)
     finally:
         with psycopg.connect(pg, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -238,9 +253,9 @@ def fresh_database(backend: str, pg: str, tmp: Path, tag: str) -> Iterator[Datab
 def start_reference(db: Database, tmp: Path) -> Server:
     port = free_port()
     log = tmp / f"reference-{port}.log"
-    where = ["--db", str(db.path)] if db.path is not None else ["--pg", db.pg, "--schema", str(db.schema)]
+    where = ["--db", str(db.path)] if db.path is not None else ["--pg", db.tagged, "--schema", str(db.schema)]
     proc = spawn([sys.executable, str(HERE / "reference_store.py"), "--port", str(port), *where], log, tmp)
-    server = Server([proc], [port], "none", db.count, [log])
+    server = Server([proc], [port], "none", db, [log])
     try:
         wait_ready(proc, port, log, "/healthz")
     except BaseException:
@@ -253,7 +268,7 @@ def start_serve(db: Database, tmp: Path, replicas: int, workers: int, extra: lis
     cli = [sys.executable, "-m", "caliper_stream"]
     key = subprocess.run([*cli, "keys", "add", "bench", "--db", db.url], capture_output=True, text=True,
                          check=True, cwd=tmp).stdout.strip()
-    server = Server([], [], key, db.count)
+    server = Server([], [], key, db)
     try:
         for _ in range(replicas):
             port = free_port()
@@ -287,6 +302,7 @@ class Result:
     stored: int = 0
     server_cores: float = 0.0
     server_us: float = 0.0
+    db_us: float | None = None
     client_cores: float = 0.0
     other_cores: float = 0.0
     drain_s: float = 0.0
@@ -357,11 +373,12 @@ def drain(count: Callable[[], int], started: float, limit: float = 180.0) -> tup
 def measure(system: str, payload: str, connections: int, server: Server, templates: Path,
             seconds: float) -> Result:
     pids = [p.pid for p in server.procs]
-    cpu_before = tree_cpu(pids)
+    cpu_before, db_before = tree_cpu(pids), server.db.backends()
     results, client, cores, others, started = run_wrk(server, templates, connections, seconds)
     wrk_end = time.perf_counter()
-    stored, until = drain(server.count, started)
+    stored, until = drain(server.db.count, started)
     cpu_total = cpu_delta(cpu_before, tree_cpu(pids))  # the digest after wrk stopped included
+    db_total = cpu_delta(db_before, server.db.backends())
     requests = sum(r["requests"] for r in results)
     errors = sum(r["non2xx"] + r["connect"] + r["read"] + r["write"] + r["timeout"] for r in results)
     duration = max(r["duration_us"] for r in results) / 1e6
@@ -375,6 +392,7 @@ def measure(system: str, payload: str, connections: int, server: Server, templat
         p99_ms=max(r["p99_us"] for r in results) / 1000,
         requests=requests, errors=errors, stored=stored,
         server_cores=cores, server_us=1e6 * cpu_total / max(stored, 1), client_cores=client, other_cores=others,
+        db_us=1e6 * db_total / max(stored, 1) if server.db.path is None else None,
         drain_s=max(0.0, started + until - wrk_end),
         load=os.getloadavg()[0],
     )
@@ -481,7 +499,7 @@ def logged_statuses(logs: list[Path]) -> Counter[int]:
 def print_header() -> None:
     print(f"{'system':<14} {'payload':<7} {'conns':>5} {'acked ev/s':>10} {'digested ev/s':>13} {'p50 ms':>7} "
           f"{'p99 ms':>7} {'ratio':>6} {'dig. ratio':>10} {'requests':>8} {'errors':>6} {'drain s':>7} "
-          f"{'server cores':>12} {'server µs/ev':>12} {'client cores':>12} {'other cores':>11} {'load':>5} {'target':>6}  "
+          f"{'server cores':>12} {'server µs/ev':>12} {'pg µs/ev':>8} {'client cores':>12} {'other cores':>11} {'load':>5} {'target':>6}  "
           "statuses")
 
 
@@ -489,6 +507,7 @@ def print_row(r: Result) -> None:
     ratio = f"{r.ratio:.2f}" if r.ratio is not None else "1.00"
     dratio = f"{r.digested_ratio:.2f}" if r.digested_ratio is not None else "-"
     statuses = " ".join(f"{n}x{status}" for status, n in sorted(r.statuses.items()))
+    pg_us = f"{r.db_us:.0f}" if r.db_us is not None else "-"
     verdict = ""
     if r.ratio is not None:
         target = TARGETS["sqlite" if "sqlite" in r.system else "pg"]
@@ -497,7 +516,7 @@ def print_row(r: Result) -> None:
         verdict = "ok" if met else "MISS"
     print(f"{r.system:<14} {r.payload:<7} {r.connections:>5} {r.acked:>10,.0f} {r.digested:>13,.0f} "
           f"{r.p50_ms:>7.0f} {r.p99_ms:>7.0f} {ratio:>6} {dratio:>10} {r.requests:>8,} {r.errors:>6,} "
-          f"{r.drain_s:>7.1f} {r.server_cores:>12.2f} {r.server_us:>12.0f} "
+          f"{r.drain_s:>7.1f} {r.server_cores:>12.2f} {r.server_us:>12.0f} {pg_us:>8} "
           f"{r.client_cores:>12.2f} {r.other_cores:>11.2f} {r.load:>5.1f} {verdict:>6}  {statuses}", flush=True)
 
 
