@@ -19,7 +19,8 @@ Load: ``wrk -t2 --latency`` for ``--seconds``. Columns:
 * digested ev/s: rows in ``events`` once the backlog has drained (polled until the count stops
   growing), divided by the time from starting wrk to the moment the count reached its final
   value. A server that acknowledges before storing (an inbox) cannot hide a slow digest here;
-* ratio: acked (and digested) rate over the reference's acked rate in the same cell and backend;
+* ratio: acked rate over the reference's acked rate in the same cell and backend; dig. ratio:
+  digested rate over the reference's digested rate;
 * server cores: CPU seconds of the server's process tree (children included) per second of load;
   client cores: the same for wrk (if it nears 2, the client is the bottleneck); other cores:
   the rest of the machine, i.e. PostgreSQL's backends plus whatever else runs (it may be shared);
