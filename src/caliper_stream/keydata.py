@@ -87,8 +87,6 @@ class KeyData(msgspec.Struct, omit_defaults=False):
 FIELDS: tuple[str, ...] = KeyData.__struct_fields__
 _NO_SCORES = (None, None, None, None)
 
-_SITE = re.compile(r"/sites/([^/]+)/")
-_USER = re.compile(r"/users/([^/?#]+)$")
 #: the path segments of Learn's caliper-mapping IRIs that carry primary keys
 _SEGMENTS = re.compile(r"/(gradableItems|assessments|questions|attempts)/([^/?#\n]+)")
 
@@ -157,6 +155,30 @@ def _segments(ids: list[str | None]) -> dict[str, str]:
     return dict(found)
 
 
+def _site(value: str) -> str | None:
+    """The first ``/sites/{segment}/`` of an id (what ``/sites/([^/]+)/`` finds, without a regex)."""
+    at = value.find("/sites/")
+    while at >= 0:
+        end = value.find("/", at + 7)
+        if end < 0:
+            return None
+        if end > at + 7:
+            return value[at + 7 : end]
+        at = value.find("/sites/", at + 1)
+    return None
+
+
+def _user(value: str) -> str | None:
+    """The ``/users/{uuid}`` tail of an id (what ``/users/([^/?#]+)$`` finds, without a regex)."""
+    at = value.rfind("/users/")
+    if at < 0:
+        return None
+    tail = value[at + 7 :]
+    if not tail or "/" in tail or "?" in tail or "#" in tail:
+        return None
+    return tail
+
+
 def _is_person(value: Any) -> bool:
     if isinstance(value, str):
         return "/users/" in value
@@ -187,16 +209,25 @@ def _subject(v: EventView) -> Any:
 def extract(event: Event) -> KeyData:
     """Build the key-data record of a decoded event.
 
-    This runs once per ingested event, and at this size every bytecode shows: the course search
-    and the fallbacks are written out rather than looped over, and `KeyData` is built
-    positionally (keywords cost four times as much for 30 fields).
+    This runs once per ingested event, and at this size every bytecode shows: slot ids and
+    strings are read inline (``x.__class__ is str`` first, the helpers only for odd values),
+    ids are searched with `str` methods rather than regexes, the course search and the
+    fallbacks are written out rather than looped over, and `KeyData` is built positionally
+    (keywords cost four times as much for 30 fields).
     """
     v = event.view
-    actor, group = v.actor, v.group
-    actor_id = _id(actor)
-    object_id, obj = _id(v.object), _ent(v.object)
-    generated_id, gen = _id(v.generated), _ent(v.generated)
-    membership = _ent(v.membership)
+    actor, obj, gen, membership, group = v.actor, v.object, v.generated, v.membership, v.group
+    actor_id = (actor or None) if actor.__class__ is str else _id(actor)
+    if obj.__class__ is str:
+        object_id, obj = obj or None, None
+    else:
+        object_id = _id(obj)
+    if gen is None or gen.__class__ is str:
+        generated_id, gen = gen or None, None
+    else:
+        generated_id = _id(gen)
+    if membership is not None and membership.__class__ is str:
+        membership = None
 
     # the subject: the actor when it is a Person (the common case), else `_subject`'s search
     if _is_person(actor):
@@ -206,7 +237,7 @@ def extract(event: Event) -> KeyData:
         subject = _subject(v)
         subject_id = _id(subject)
     user_pk = user_external_id = None
-    if subject is not None and not isinstance(subject, str) and (ext := subject.extensions) is not None:
+    if subject is not None and subject.__class__ is not str and (ext := subject.extensions) is not None:
         user_pk, user_external_id = _str(ext.user_id), _str(ext.user_external_id)
     member_ext = membership.extensions if membership is not None else None
     if member_ext is not None:
@@ -219,9 +250,10 @@ def extract(event: Event) -> KeyData:
     for node in (obj, gen):
         if node is not None:
             assignable = node.assignable
-            ids += [_id(assignable), _id(node.attempt), _id(node.is_part_of)]
-            if assignable is not None and not isinstance(assignable, str):
-                ids.append(_id(assignable.is_part_of))
+            if assignable is not None or node.attempt is not None or node.is_part_of is not None:
+                ids += [_id(assignable), _id(node.attempt), _id(node.is_part_of)]
+                if assignable is not None and assignable.__class__ is not str:
+                    ids.append(_id(assignable.is_part_of))
     if v.target is not None:
         ids.append(_id(v.target))
     pks = _segments(ids)
@@ -230,28 +262,28 @@ def extract(event: Event) -> KeyData:
         if obj.extensions is not None:
             gradable = _str(obj.extensions.gradeable_item_id)
         part_of = obj.is_part_of
-        if gradable is None and part_of is not None and not isinstance(part_of, str) and part_of.extensions is not None:
+        if gradable is None and part_of is not None and part_of.__class__ is not str and part_of.extensions is not None:
             gradable = _str(part_of.extensions.gradeable_item_id)
 
     # course: the first courseNumber and bb:course.id of group, its subOrganizationOf, the
     # membership's organization and the object's course, then the membership's extensions
     number = course_pk = None
-    if group is not None and not isinstance(group, str):
+    if group is not None and group.__class__ is not str:
         number = _str(group.course_number)
         if group.extensions is not None:
             course_pk = _str(group.extensions.course_id)
         org = group.sub_organization_of
-        if org is not None and not isinstance(org, str):
-            number, course_pk = _org(org, number, course_pk)
-    if membership is not None:
-        org = membership.organization
-        if org is not None and not isinstance(org, str):
-            number, course_pk = _org(org, number, course_pk)
-    if obj is not None:
-        org = obj.course
-        if org is not None and not isinstance(org, str):
+        if org is not None and org.__class__ is not str:
             number, course_pk = _org(org, number, course_pk)
     roles = None
+    if membership is not None:
+        org = membership.organization
+        if org is not None and org.__class__ is not str and (number is None or course_pk is None):
+            number, course_pk = _org(org, number, course_pk)
+    if obj is not None and (number is None or course_pk is None):
+        org = obj.course
+        if org is not None and org.__class__ is not str:
+            number, course_pk = _org(org, number, course_pk)
     if membership is not None:
         if member_ext is not None:
             number = number or _str(member_ext.course_external_id)
@@ -266,13 +298,15 @@ def extract(event: Event) -> KeyData:
     score = max_score = started = ended = duration = grade_action = question_type = None
     if gen is not None:
         scores = (gen.score_given, gen.normal_score, gen.result_score, gen.total_score)
-        for value in scores:
-            if value is not None:
-                score = _num(value)
-                if score is not None:
-                    break
-        max_score = _num(gen.max_score) or _num(gen.max_result_score)
+        if scores != _NO_SCORES:
+            for value in scores:
+                if value is not None:
+                    score = _num(value)
+                    if score is not None:
+                        break
         given = gen.max_score
+        if given is not None or gen.max_result_score is not None:
+            max_score = _num(given) or _num(gen.max_result_score)
         if (score is None and scores != _NO_SCORES) or (max_score is None and given is not None and given != 0):
             bad = _unusable((*scores, gen.max_score, gen.max_result_score))
             if bad is not None:
@@ -289,7 +323,7 @@ def extract(event: Event) -> KeyData:
     if obj is not None:
         if not max_score:
             for scored in (obj.assignable, obj, gen.assignable if gen is not None else None):
-                if scored is not None and not isinstance(scored, str) and scored.max_score is not None:
+                if scored is not None and scored.__class__ is not str and scored.max_score is not None:
                     found = _num(scored.max_score)
                     if found:
                         max_score = found
@@ -299,8 +333,9 @@ def extract(event: Event) -> KeyData:
         duration = duration or obj.duration
         if question_type is None and obj.extensions is not None:
             question_type = _str(obj.extensions.question_type)
-        if isinstance(obj.type, str):
-            object_type = TERMS.get(obj.type) or term(obj.type)
+        kind = obj.type
+        if kind.__class__ is str:
+            object_type = TERMS.get(kind) or term(kind)
 
     session = v.federated_session
     session = _id(session) if session is not None else None
@@ -310,12 +345,11 @@ def extract(event: Event) -> KeyData:
         session = None
 
     # site: the first of actor, object, edApp and subject ids naming one
-    m = _SITE.search(actor_id) if actor_id else None
-    if m is None:
+    site = _site(actor_id) if actor_id else None
+    if site is None:
         for candidate in (object_id, _id(v.ed_app), subject_id):
-            if candidate and (m := _SITE.search(candidate)) is not None:
+            if candidate and (site := _site(candidate)) is not None:
                 break
-    user = _USER.search(subject_id) if subject_id else None
     env = event.envelope
     send_time, sensor = (_str(env.send_time), _str(env.sensor)) if env is not None else (None, None)
     sent_type = event.type or None
@@ -330,9 +364,9 @@ def extract(event: Event) -> KeyData:
         event.event_time,
         send_time,
         sensor,
-        m.group(1) if m is not None else None,
+        site,
         actor_id,
-        user.group(1) if user is not None else None,
+        _user(subject_id) if subject_id else None,
         user_pk,
         user_external_id,
         number,
