@@ -47,8 +47,11 @@ if TYPE_CHECKING:
     from caliper_stream.event import Event
 
 
-class KeyData(msgspec.Struct, omit_defaults=False):
-    """The flat key-data record; field names are the documented column names."""
+class KeyData(msgspec.Struct, omit_defaults=False, gc=False):
+    """The flat key-data record; field names are the documented column names.
+
+    ``gc=False``: it holds only strings, floats and None, so it can never be part of a cycle,
+    and not tracking one record per ingested event keeps the cyclic collector off them."""
 
     event_key: str
     event_id: str | None = None
@@ -86,6 +89,7 @@ class KeyData(msgspec.Struct, omit_defaults=False):
 
 FIELDS: tuple[str, ...] = KeyData.__struct_fields__
 _NO_SCORES = (None, None, None, None)
+_NO_PKS: dict[str, str] = {}  # never changed: `_segments` returns it when nothing is found
 
 #: the path segments of Learn's caliper-mapping IRIs that carry primary keys
 _SEGMENTS = re.compile(r"/(gradableItems|assessments|questions|attempts)/([^/?#\n]+)")
@@ -146,13 +150,50 @@ def _unusable(values: tuple[Any, ...]) -> Any:
     return None
 
 
+class IdParts(msgspec.Struct, frozen=True, gc=False):
+    """What key data reads from one id: its site, its user uuid, its ``/{kind}/{pk}`` segments."""
+
+    site: str | None
+    user: str | None
+    segments: tuple[tuple[str, str], ...]
+
+
+#: `id_parts` of recent ids: the same actors, courses and content ids repeat in every payload,
+#: and a dict lookup costs a tenth of the three searches. Bounded (emptied when full) and only
+#: for ids of ordinary length, so that hostile input cannot make it grow.
+_PARTS: dict[str, IdParts] = {}
+_PARTS_MAX = 65_536
+_PARTS_ID_MAX = 512
+
+
+def id_parts(value: str) -> IdParts:
+    """The site, user uuid and primary-key segments of one id (memoised)."""
+    found = _PARTS.get(value)
+    if found is None:
+        found = IdParts(_site(value), _user(value), tuple(_SEGMENTS.findall(value)))
+        if len(value) <= _PARTS_ID_MAX:
+            if len(_PARTS) >= _PARTS_MAX:
+                _PARTS.clear()
+            _PARTS[value] = found
+    return found
+
+
 def _segments(ids: list[str | None]) -> dict[str, str]:
-    """The first ``/{kind}/{pk}`` of each kind across `ids`, in priority order (one regex pass)."""
-    found = _SEGMENTS.findall("\n".join(filter(None, ids)))
-    if not found:
-        return {}
-    found.reverse()  # so that the first match of each kind is the one that stays
-    return dict(found)
+    """The first ``/{kind}/{pk}`` of each kind across `ids`, in priority order.
+
+    A segment never spans ids (``[^/?#\n]``), so the segments of the ids one after another are
+    exactly what one search over the ids joined by newlines finds."""
+    pks: dict[str, str] | None = None
+    for value in ids:
+        if value:
+            found = id_parts(value).segments
+            if found:
+                if pks is None:
+                    pks = {}
+                for kind, pk in found:
+                    if kind not in pks:
+                        pks[kind] = pk
+    return _NO_PKS if pks is None else pks
 
 
 def _site(value: str) -> str | None:
@@ -345,10 +386,10 @@ def extract(event: Event) -> KeyData:
         session = None
 
     # site: the first of actor, object, edApp and subject ids naming one
-    site = _site(actor_id) if actor_id else None
+    site = id_parts(actor_id).site if actor_id else None
     if site is None:
         for candidate in (object_id, _id(v.ed_app), subject_id):
-            if candidate and (site := _site(candidate)) is not None:
+            if candidate and (site := id_parts(candidate).site) is not None:
                 break
     env = event.envelope
     send_time, sensor = (_str(env.send_time), _str(env.sensor)) if env is not None else (None, None)
@@ -366,7 +407,7 @@ def extract(event: Event) -> KeyData:
         sensor,
         site,
         actor_id,
-        _user(subject_id) if subject_id else None,
+        id_parts(subject_id).user if subject_id else None,
         user_pk,
         user_external_id,
         number,
