@@ -88,13 +88,13 @@ class Event:
         self.rejection: Problem | None = None
         # the same few types and actions repeat: look them up in `term`'s memo first
         value = view.type
-        self.type = (TERMS.get(value) or term(value)) if value.__class__ is str else ""
+        self.type = (TERMS.get(value) or term(value)) if isinstance(value, str) else ""
         value = view.action
-        self.action = (TERMS.get(value) or term(value)) if value.__class__ is str else ""
+        self.action = (TERMS.get(value) or term(value)) if isinstance(value, str) else ""
         value = view.id
-        self.id: str | None = value if value.__class__ is str else None
+        self.id: str | None = value if isinstance(value, str) else None
         value = view.event_time
-        if value.__class__ is str:
+        if isinstance(value, str):
             # `canonical_time`'s own first test, written out for the common case
             if len(value) == 24 and value[-1] == "Z" and value[10] == "T" and value[19] == ".":
                 self.event_time: str | None = value
@@ -180,9 +180,9 @@ def slot_id(value: Any) -> str | None:
 def _detect_version(view: EventView, envelope: Envelope | None, legacy_keys: bool) -> str:
     context = view.context
     try:
-        if context.__class__ is str:
+        if isinstance(context, str):
             found = VERSION_OF_CONTEXT.get(context)
-        elif context.__class__ is list and len(context) == 2 and context[1].__class__ is str:
+        elif isinstance(context, list) and len(context) == 2 and isinstance(context[1], str):
             # Learn's ``[bb context, Caliper context]``: the last version named wins
             found = VERSION_OF_CONTEXT.get(context[1]) or version_of_context(context[0])
         else:
@@ -349,10 +349,10 @@ def event_key(event: Event) -> str:
     generated, actor, obj, target = v.generated, v.actor, v.object, v.target
     score = grade_action = generated_id = None
     if generated is not None:
-        if generated.__class__ is str:
+        if isinstance(generated, str):
             generated_id = generated
         else:
-            generated_id = generated.id if generated.id.__class__ is str else None
+            generated_id = generated.id if isinstance(generated.id, str) else None
             score = generated.score_given
             if score is None:
                 score = generated.normal_score
@@ -367,9 +367,9 @@ def event_key(event: Event) -> str:
         event.type,
         event.action,
         event.event_time or "",
-        actor if actor is None or actor.__class__ is str else (actor.id if actor.id.__class__ is str else None),
-        obj if obj is None or obj.__class__ is str else (obj.id if obj.id.__class__ is str else None),
-        target if target is None or target.__class__ is str else (target.id if target.id.__class__ is str else None),
+        actor if actor is None or isinstance(actor, str) else (actor.id if isinstance(actor.id, str) else None),
+        obj if obj is None or isinstance(obj, str) else (obj.id if isinstance(obj.id, str) else None),
+        target if target is None or isinstance(target, str) else (target.id if isinstance(target.id, str) else None),
         generated_id,
         score,
         grade_action,

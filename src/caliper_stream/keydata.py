@@ -251,23 +251,23 @@ def extract(event: Event) -> KeyData:
     """Build the key-data record of a decoded event.
 
     This runs once per ingested event, and at this size every bytecode shows: slot ids and
-    strings are read inline (``x.__class__ is str`` first, the helpers only for odd values),
+    strings are read inline (``isinstance(x, str)`` first, the helpers only for odd values),
     ids are searched with `str` methods rather than regexes, the course search and the
     fallbacks are written out rather than looped over, and `KeyData` is built positionally
     (keywords cost four times as much for 30 fields).
     """
     v = event.view
     actor, obj, gen, membership, group = v.actor, v.object, v.generated, v.membership, v.group
-    actor_id = (actor or None) if actor.__class__ is str else _id(actor)
-    if obj.__class__ is str:
+    actor_id = (actor or None) if isinstance(actor, str) else _id(actor)
+    if isinstance(obj, str):
         object_id, obj = obj or None, None
     else:
         object_id = _id(obj)
-    if gen is None or gen.__class__ is str:
+    if gen is None or isinstance(gen, str):
         generated_id, gen = gen or None, None
     else:
         generated_id = _id(gen)
-    if membership is not None and membership.__class__ is str:
+    if membership is not None and isinstance(membership, str):
         membership = None
 
     # the subject: the actor when it is a Person (the common case), else `_subject`'s search
@@ -278,7 +278,7 @@ def extract(event: Event) -> KeyData:
         subject = _subject(v)
         subject_id = _id(subject)
     user_pk = user_external_id = None
-    if subject is not None and subject.__class__ is not str and (ext := subject.extensions) is not None:
+    if subject is not None and not isinstance(subject, str) and (ext := subject.extensions) is not None:
         user_pk, user_external_id = _str(ext.user_id), _str(ext.user_external_id)
     member_ext = membership.extensions if membership is not None else None
     if member_ext is not None:
@@ -293,7 +293,7 @@ def extract(event: Event) -> KeyData:
             assignable = node.assignable
             if assignable is not None or node.attempt is not None or node.is_part_of is not None:
                 ids += [_id(assignable), _id(node.attempt), _id(node.is_part_of)]
-                if assignable is not None and assignable.__class__ is not str:
+                if assignable is not None and not isinstance(assignable, str):
                     ids.append(_id(assignable.is_part_of))
     if v.target is not None:
         ids.append(_id(v.target))
@@ -303,27 +303,27 @@ def extract(event: Event) -> KeyData:
         if obj.extensions is not None:
             gradable = _str(obj.extensions.gradeable_item_id)
         part_of = obj.is_part_of
-        if gradable is None and part_of is not None and part_of.__class__ is not str and part_of.extensions is not None:
+        if gradable is None and part_of is not None and not isinstance(part_of, str) and part_of.extensions is not None:
             gradable = _str(part_of.extensions.gradeable_item_id)
 
     # course: the first courseNumber and bb:course.id of group, its subOrganizationOf, the
     # membership's organization and the object's course, then the membership's extensions
     number = course_pk = None
-    if group is not None and group.__class__ is not str:
+    if group is not None and not isinstance(group, str):
         number = _str(group.course_number)
         if group.extensions is not None:
             course_pk = _str(group.extensions.course_id)
         org = group.sub_organization_of
-        if org is not None and org.__class__ is not str:
+        if org is not None and not isinstance(org, str):
             number, course_pk = _org(org, number, course_pk)
     roles = None
     if membership is not None:
         org = membership.organization
-        if org is not None and org.__class__ is not str and (number is None or course_pk is None):
+        if org is not None and not isinstance(org, str) and (number is None or course_pk is None):
             number, course_pk = _org(org, number, course_pk)
     if obj is not None and (number is None or course_pk is None):
         org = obj.course
-        if org is not None and org.__class__ is not str:
+        if org is not None and not isinstance(org, str):
             number, course_pk = _org(org, number, course_pk)
     if membership is not None:
         if member_ext is not None:
@@ -364,7 +364,7 @@ def extract(event: Event) -> KeyData:
     if obj is not None:
         if not max_score:
             for scored in (obj.assignable, obj, gen.assignable if gen is not None else None):
-                if scored is not None and scored.__class__ is not str and scored.max_score is not None:
+                if scored is not None and not isinstance(scored, str) and scored.max_score is not None:
                     found = _num(scored.max_score)
                     if found:
                         max_score = found
@@ -375,7 +375,7 @@ def extract(event: Event) -> KeyData:
         if question_type is None and obj.extensions is not None:
             question_type = _str(obj.extensions.question_type)
         kind = obj.type
-        if kind.__class__ is str:
+        if isinstance(kind, str):
             object_type = TERMS.get(kind) or term(kind)
 
     session = v.federated_session
