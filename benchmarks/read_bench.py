@@ -6,7 +6,10 @@ rate of ``json.loads`` and of ``orjson.loads`` on the same bytes as references (
 shared, so compare ratios, not absolute numbers). Also reports the full canonical document path
 (``Event.document()``) and lenient validation, which the ingest path does not need.
 
-    python benchmarks/read_bench.py [--seconds 2]
+    python benchmarks/read_bench.py [--seconds 2] [--stages]
+
+``--stages`` prints where the time goes instead: µs per event of each step of the hot path
+(split, typed view, event key, key data) for the 100-event simulator envelope.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import os
 
 import orjson
 
-from caliper_stream.event import decode
+from caliper_stream.event import decode, event_key
+from caliper_stream.keydata import extract
+from caliper_stream.model.views import view_decoder
 from caliper_stream.read import read_bytes
 from learn_payloads import envelope, sample_events, simulated_bodies, simulated_envelope
 from timing import rate
@@ -29,10 +34,31 @@ def hot_path(body: bytes) -> None:
         event.keydata()
 
 
+def stages(body: bytes, seconds: float) -> None:
+    """µs per event of each step, each timed on its own over the same events."""
+    items = list(read_bytes(body))
+    events = [decode(item) for item in items]
+    steps = {
+        "split (read_bytes)": lambda: list(read_bytes(body)),
+        "typed view decode": lambda: [view_decoder.decode(item.raw) for item in items],
+        "decode (view, version, terms, key)": lambda: [decode(item) for item in items],
+        "event key": lambda: [event_key(event) for event in events],
+        "key data": lambda: [extract(event) for event in events],
+        "json.loads of the envelope": lambda: json.loads(body),
+    }
+    for name, fn in steps.items():
+        print(f"{name:>36} {1e6 / rate(fn, len(items), seconds):6.2f} µs/event")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--stages", action="store_true", help="time each step of the hot path")
     args = parser.parse_args()
+    if args.stages:
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        stages(simulated_envelope(simulated_bodies(1000), 100), args.seconds)
+        return
     simulated = simulated_bodies(1000)
     learn = sample_events()
     bodies = {
