@@ -45,3 +45,26 @@ def envelope(events: list[dict[str, Any]], size: int, offset: int = 0) -> bytes:
             "data": data,
         }
     )
+
+
+def simulated_bodies(count: int, seed: int = 0) -> list[bytes]:
+    """The first `count` events of a seeded simulated term (the mix ``caliper-stream simulate``
+    writes), each encoded exactly as the simulator writes it."""
+    from caliper_stream.simulate import TermConfig, generate
+
+    encode = msgspec.json.Encoder().encode
+    bodies: list[bytes] = []
+    for planned in generate(TermConfig(courses=3, students=60, days=7, seed=seed)):
+        bodies.append(encode(planned.built.event))
+        if len(bodies) >= count:
+            break
+    return bodies
+
+
+def simulated_envelope(bodies: list[bytes], size: int) -> bytes:
+    """A 1.1 envelope of `size` simulated events cycled from `bodies` (as ``simulate`` frames it)."""
+    data = b",".join(bodies[i % len(bodies)] for i in range(size))
+    return (
+        b'{"sensor":"54b54b42-dd02-42f8-88ed-07bd719bfb7c","sendTime":"2026-01-12T14:50:26.769Z",'
+        b'"dataVersion":"http://purl.imsglobal.org/ctx/caliper/v1p1","data":[' + data + b"]}"
+    )

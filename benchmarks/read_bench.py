@@ -1,23 +1,30 @@
 """Reader speed: lenient read + decode (version, terms, event key) + key data, per envelope size.
 
-Reports events/s for 100- and 1000-event Learn envelopes, and in the same run the rate of
-``json.loads`` and of ``orjson.loads`` on the same bytes as references (the machine is shared,
-so compare ratios, not absolute numbers). Also reports the full canonical document path
+Reports events/s for 100- and 1000-event envelopes of the simulator's mix (what
+``caliper-stream simulate`` writes) and of Learn's published samples, and in the same run the
+rate of ``json.loads`` and of ``orjson.loads`` on the same bytes as references (the machine is
+shared, so compare ratios, not absolute numbers). Also reports the full canonical document path
 (``Event.document()``) and lenient validation, which the ingest path does not need.
 
-    python benchmarks/read_bench.py [--seconds 2]
+    python benchmarks/read_bench.py [--seconds 2] [--stages]
+
+``--stages`` prints where the time goes instead: µs per event of each step of the hot path
+(split, typed view, event key, key data) for the 100-event simulator envelope.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import orjson
 
-from caliper_stream.event import decode
+from caliper_stream.event import decode, event_key
+from caliper_stream.keydata import extract
+from caliper_stream.model.views import view_decoder
 from caliper_stream.read import read_bytes
-from learn_payloads import envelope, sample_events
+from learn_payloads import envelope, sample_events, simulated_bodies, simulated_envelope
 from timing import rate
 
 
@@ -27,27 +34,59 @@ def hot_path(body: bytes) -> None:
         event.keydata()
 
 
+def stages(body: bytes, seconds: float) -> None:
+    """µs per event of each step, each timed on its own over the same events."""
+    items = list(read_bytes(body))
+    events = [decode(item) for item in items]
+    steps = {
+        "split (read_bytes)": lambda: list(read_bytes(body)),
+        "typed view decode": lambda: [view_decoder.decode(item.raw) for item in items],
+        "decode (view, version, terms, key)": lambda: [decode(item) for item in items],
+        "event key": lambda: [event_key(event) for event in events],
+        "key data": lambda: [extract(event) for event in events],
+        "json.loads of the envelope": lambda: json.loads(body),
+    }
+    for name, fn in steps.items():
+        print(f"{name:>36} {1e6 / rate(fn, len(items), seconds):6.2f} µs/event")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--stages", action="store_true", help="time each step of the hot path")
     args = parser.parse_args()
-    events = sample_events()
-    print(f"{'envelope':>9} {'read+decode+keydata':>20} {'json.loads':>12} {'orjson.loads':>13} {'ratio vs json':>14}")
-    for size in (100, 1000):
-        body = envelope(events, size)
+    if args.stages:
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        stages(simulated_envelope(simulated_bodies(1000), 100), args.seconds)
+        return
+    simulated = simulated_bodies(1000)
+    learn = sample_events()
+    bodies = {
+        ("simulator", size): simulated_envelope(simulated, size) for size in (100, 1000)
+    } | {("learn", size): envelope(learn, size) for size in (100, 1000)}
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"{'mix':>9} {'envelope':>9} {'bytes/event':>11} {'read+decode+keydata':>20}"
+        f" {'json.loads':>12} {'orjson.loads':>13} {'ratio vs json':>14}"
+    )
+    for (mix, size), body in bodies.items():
         ours = rate(lambda body=body: hot_path(body), size, args.seconds)
         ref = rate(lambda body=body: json.loads(body), size, args.seconds)
         ref2 = rate(lambda body=body: orjson.loads(body), size, args.seconds)
-        print(f"{size:>9} {ours:>17,.0f}/s {ref:>10,.0f}/s {ref2:>11,.0f}/s {ours / ref:>13.2f}x")
-    body = envelope(events, 100)
+        print(
+            f"{mix:>9} {size:>9} {len(body) // size:>11} {ours:>17,.0f}/s {ref:>10,.0f}/s"
+            f" {ref2:>11,.0f}/s {ours / ref:>13.2f}x"
+        )
+    body = bodies["learn", 100]
     full = rate(lambda: [decode(i).document() for i in read_bytes(body)], 100, args.seconds)
-    print(f"full canonical document (100-event envelope): {full:,.0f} events/s")
+    print(f"full canonical document (100-event Learn envelope): {full:,.0f} events/s")
     try:
         from caliper_stream.validate import validate
     except ImportError:
         return
     lenient = rate(lambda: [validate(decode(i)) for i in read_bytes(body)], 100, args.seconds)
-    print(f"lenient validation with all warnings (100-event envelope): {lenient:,.0f} events/s")
+    print(f"lenient validation with all warnings (100-event Learn envelope): {lenient:,.0f} events/s")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

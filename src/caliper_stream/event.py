@@ -94,7 +94,14 @@ class Event:
         value = view.id
         self.id: str | None = value if isinstance(value, str) else None
         value = view.event_time
-        self.event_time: str | None = canonical_time(value) if isinstance(value, str) else None
+        if isinstance(value, str):
+            # `canonical_time`'s own first test, written out for the common case
+            if len(value) == 24 and value[-1] == "Z" and value[10] == "T" and value[19] == ".":
+                self.event_time: str | None = value
+            else:
+                self.event_time = canonical_time(value)
+        else:
+            self.event_time = None
         if value is not None and self.event_time is None:
             # never a silent NULL: the key data has no time, and the operator is told why
             warnings.append(warning(join(self.path, "eventTime"), f"eventTime is not a date-time string: {_shown(value)}", self.index))
@@ -173,7 +180,13 @@ def slot_id(value: Any) -> str | None:
 def _detect_version(view: EventView, envelope: Envelope | None, legacy_keys: bool) -> str:
     context = view.context
     try:
-        found = VERSION_OF_CONTEXT.get(context) if isinstance(context, str) else version_of_context(context)
+        if isinstance(context, str):
+            found = VERSION_OF_CONTEXT.get(context)
+        elif isinstance(context, list) and len(context) == 2 and isinstance(context[1], str):
+            # Learn's ``[bb context, Caliper context]``: the last version named wins
+            found = VERSION_OF_CONTEXT.get(context[1]) or version_of_context(context[0])
+        else:
+            found = version_of_context(context)
     except RecursionError:  # a @context nested deeper than any real one
         found = None
     if found:
@@ -246,8 +259,11 @@ def decode(item: RawEvent) -> Event:
         event.rejection = item.error
         return event
     data = item.text if item.text is not None else item.raw
-    warnings = list(item.warnings)
-    view = _view(data, item.path, item.index, warnings)
+    warnings = list(item.warnings) if item.warnings else []
+    try:
+        view: EventView | None = _decode_view(data)
+    except _DECODE_ERRORS:
+        view = _view_slow(data, item.path, item.index, warnings)
     legacy = False
     if view is not None and view.type is None and b'"@type"' in data:
         legacy = True
@@ -330,26 +346,31 @@ def event_key(event: Event) -> str:
     Slots contribute what `slot_id` gives; the score is the generated entity's first non-null
     of scoreGiven, normalScore, resultScore."""
     v = event.view
-    generated = v.generated
-    score = grade_action = None
-    if generated is not None and not isinstance(generated, str):
-        score = generated.score_given
-        if score is None:
-            score = generated.normal_score
+    generated, actor, obj, target = v.generated, v.actor, v.object, v.target
+    score = grade_action = generated_id = None
+    if generated is not None:
+        if isinstance(generated, str):
+            generated_id = generated
+        else:
+            generated_id = generated.id if isinstance(generated.id, str) else None
+            score = generated.score_given
             if score is None:
-                score = generated.result_score
-        if generated.extensions is not None:
-            grade_action = generated.extensions.action_name
+                score = generated.normal_score
+                if score is None:
+                    score = generated.result_score
+            if generated.extensions is not None:
+                grade_action = generated.extensions.action_name
+    # `slot_id` written out: this runs once per event
     identity = (
         "ek1",
         event.id or "",
         event.type,
         event.action,
         event.event_time or "",
-        slot_id(v.actor),
-        slot_id(v.object),
-        slot_id(v.target),
-        slot_id(generated),
+        actor if actor is None or isinstance(actor, str) else (actor.id if isinstance(actor.id, str) else None),
+        obj if obj is None or isinstance(obj, str) else (obj.id if isinstance(obj.id, str) else None),
+        target if target is None or isinstance(target, str) else (target.id if isinstance(target.id, str) else None),
+        generated_id,
         score,
         grade_action,
     )

@@ -47,8 +47,11 @@ if TYPE_CHECKING:
     from caliper_stream.event import Event
 
 
-class KeyData(msgspec.Struct, omit_defaults=False):
-    """The flat key-data record; field names are the documented column names."""
+class KeyData(msgspec.Struct, omit_defaults=False, gc=False):
+    """The flat key-data record; field names are the documented column names.
+
+    ``gc=False``: it holds only strings, floats and None, so it can never be part of a cycle,
+    and not tracking one record per ingested event keeps the cyclic collector off them."""
 
     event_key: str
     event_id: str | None = None
@@ -86,9 +89,8 @@ class KeyData(msgspec.Struct, omit_defaults=False):
 
 FIELDS: tuple[str, ...] = KeyData.__struct_fields__
 _NO_SCORES = (None, None, None, None)
+_NO_PKS: dict[str, str] = {}  # never changed: `_segments` returns it when nothing is found
 
-_SITE = re.compile(r"/sites/([^/]+)/")
-_USER = re.compile(r"/users/([^/?#]+)$")
 #: the path segments of Learn's caliper-mapping IRIs that carry primary keys
 _SEGMENTS = re.compile(r"/(gradableItems|assessments|questions|attempts)/([^/?#\n]+)")
 
@@ -148,13 +150,74 @@ def _unusable(values: tuple[Any, ...]) -> Any:
     return None
 
 
+class IdParts(msgspec.Struct, frozen=True, gc=False):
+    """What key data reads from one id: its site, its user uuid, its ``/{kind}/{pk}`` segments."""
+
+    site: str | None
+    user: str | None
+    segments: tuple[tuple[str, str], ...]
+
+
+#: `id_parts` of recent ids: the same actors, courses and content ids repeat in every payload,
+#: and a dict lookup costs a tenth of the three searches. Bounded (emptied when full) and only
+#: for ids of ordinary length, so that hostile input cannot make it grow.
+_PARTS: dict[str, IdParts] = {}
+_PARTS_MAX = 65_536
+_PARTS_ID_MAX = 512
+
+
+def id_parts(value: str) -> IdParts:
+    """The site, user uuid and primary-key segments of one id (memoised)."""
+    found = _PARTS.get(value)
+    if found is None:
+        found = IdParts(_site(value), _user(value), tuple(_SEGMENTS.findall(value)))
+        if len(value) <= _PARTS_ID_MAX:
+            if len(_PARTS) >= _PARTS_MAX:
+                _PARTS.clear()
+            _PARTS[value] = found
+    return found
+
+
 def _segments(ids: list[str | None]) -> dict[str, str]:
-    """The first ``/{kind}/{pk}`` of each kind across `ids`, in priority order (one regex pass)."""
-    found = _SEGMENTS.findall("\n".join(filter(None, ids)))
-    if not found:
-        return {}
-    found.reverse()  # so that the first match of each kind is the one that stays
-    return dict(found)
+    """The first ``/{kind}/{pk}`` of each kind across `ids`, in priority order.
+
+    A segment never spans ids (``[^/?#\n]``), so the segments of the ids one after another are
+    exactly what one search over the ids joined by newlines finds."""
+    pks: dict[str, str] | None = None
+    for value in ids:
+        if value:
+            found = id_parts(value).segments
+            if found:
+                if pks is None:
+                    pks = {}
+                for kind, pk in found:
+                    if kind not in pks:
+                        pks[kind] = pk
+    return _NO_PKS if pks is None else pks
+
+
+def _site(value: str) -> str | None:
+    """The first ``/sites/{segment}/`` of an id (what ``/sites/([^/]+)/`` finds, without a regex)."""
+    at = value.find("/sites/")
+    while at >= 0:
+        end = value.find("/", at + 7)
+        if end < 0:
+            return None
+        if end > at + 7:
+            return value[at + 7 : end]
+        at = value.find("/sites/", at + 1)
+    return None
+
+
+def _user(value: str) -> str | None:
+    """The ``/users/{uuid}`` tail of an id (what ``/users/([^/?#]+)$`` finds, without a regex)."""
+    at = value.rfind("/users/")
+    if at < 0:
+        return None
+    tail = value[at + 7 :]
+    if not tail or "/" in tail or "?" in tail or "#" in tail:
+        return None
+    return tail
 
 
 def _is_person(value: Any) -> bool:
@@ -187,16 +250,25 @@ def _subject(v: EventView) -> Any:
 def extract(event: Event) -> KeyData:
     """Build the key-data record of a decoded event.
 
-    This runs once per ingested event, and at this size every bytecode shows: the course search
-    and the fallbacks are written out rather than looped over, and `KeyData` is built
-    positionally (keywords cost four times as much for 30 fields).
+    This runs once per ingested event, and at this size every bytecode shows: slot ids and
+    strings are read inline (``isinstance(x, str)`` first, the helpers only for odd values),
+    ids are searched with `str` methods rather than regexes, the course search and the
+    fallbacks are written out rather than looped over, and `KeyData` is built positionally
+    (keywords cost four times as much for 30 fields).
     """
     v = event.view
-    actor, group = v.actor, v.group
-    actor_id = _id(actor)
-    object_id, obj = _id(v.object), _ent(v.object)
-    generated_id, gen = _id(v.generated), _ent(v.generated)
-    membership = _ent(v.membership)
+    actor, obj, gen, membership, group = v.actor, v.object, v.generated, v.membership, v.group
+    actor_id = (actor or None) if isinstance(actor, str) else _id(actor)
+    if isinstance(obj, str):
+        object_id, obj = obj or None, None
+    else:
+        object_id = _id(obj)
+    if gen is None or isinstance(gen, str):
+        generated_id, gen = gen or None, None
+    else:
+        generated_id = _id(gen)
+    if membership is not None and isinstance(membership, str):
+        membership = None
 
     # the subject: the actor when it is a Person (the common case), else `_subject`'s search
     if _is_person(actor):
@@ -219,9 +291,10 @@ def extract(event: Event) -> KeyData:
     for node in (obj, gen):
         if node is not None:
             assignable = node.assignable
-            ids += [_id(assignable), _id(node.attempt), _id(node.is_part_of)]
-            if assignable is not None and not isinstance(assignable, str):
-                ids.append(_id(assignable.is_part_of))
+            if assignable is not None or node.attempt is not None or node.is_part_of is not None:
+                ids += [_id(assignable), _id(node.attempt), _id(node.is_part_of)]
+                if assignable is not None and not isinstance(assignable, str):
+                    ids.append(_id(assignable.is_part_of))
     if v.target is not None:
         ids.append(_id(v.target))
     pks = _segments(ids)
@@ -243,15 +316,15 @@ def extract(event: Event) -> KeyData:
         org = group.sub_organization_of
         if org is not None and not isinstance(org, str):
             number, course_pk = _org(org, number, course_pk)
+    roles = None
     if membership is not None:
         org = membership.organization
-        if org is not None and not isinstance(org, str):
+        if org is not None and not isinstance(org, str) and (number is None or course_pk is None):
             number, course_pk = _org(org, number, course_pk)
-    if obj is not None:
+    if obj is not None and (number is None or course_pk is None):
         org = obj.course
         if org is not None and not isinstance(org, str):
             number, course_pk = _org(org, number, course_pk)
-    roles = None
     if membership is not None:
         if member_ext is not None:
             number = number or _str(member_ext.course_external_id)
@@ -266,13 +339,15 @@ def extract(event: Event) -> KeyData:
     score = max_score = started = ended = duration = grade_action = question_type = None
     if gen is not None:
         scores = (gen.score_given, gen.normal_score, gen.result_score, gen.total_score)
-        for value in scores:
-            if value is not None:
-                score = _num(value)
-                if score is not None:
-                    break
-        max_score = _num(gen.max_score) or _num(gen.max_result_score)
+        if scores != _NO_SCORES:
+            for value in scores:
+                if value is not None:
+                    score = _num(value)
+                    if score is not None:
+                        break
         given = gen.max_score
+        if given is not None or gen.max_result_score is not None:
+            max_score = _num(given) or _num(gen.max_result_score)
         if (score is None and scores != _NO_SCORES) or (max_score is None and given is not None and given != 0):
             bad = _unusable((*scores, gen.max_score, gen.max_result_score))
             if bad is not None:
@@ -299,8 +374,9 @@ def extract(event: Event) -> KeyData:
         duration = duration or obj.duration
         if question_type is None and obj.extensions is not None:
             question_type = _str(obj.extensions.question_type)
-        if isinstance(obj.type, str):
-            object_type = TERMS.get(obj.type) or term(obj.type)
+        kind = obj.type
+        if isinstance(kind, str):
+            object_type = TERMS.get(kind) or term(kind)
 
     session = v.federated_session
     session = _id(session) if session is not None else None
@@ -310,12 +386,11 @@ def extract(event: Event) -> KeyData:
         session = None
 
     # site: the first of actor, object, edApp and subject ids naming one
-    m = _SITE.search(actor_id) if actor_id else None
-    if m is None:
+    site = id_parts(actor_id).site if actor_id else None
+    if site is None:
         for candidate in (object_id, _id(v.ed_app), subject_id):
-            if candidate and (m := _SITE.search(candidate)) is not None:
+            if candidate and (site := id_parts(candidate).site) is not None:
                 break
-    user = _USER.search(subject_id) if subject_id else None
     env = event.envelope
     send_time, sensor = (_str(env.send_time), _str(env.sensor)) if env is not None else (None, None)
     sent_type = event.type or None
@@ -330,9 +405,9 @@ def extract(event: Event) -> KeyData:
         event.event_time,
         send_time,
         sensor,
-        m.group(1) if m is not None else None,
+        site,
         actor_id,
-        user.group(1) if user is not None else None,
+        id_parts(subject_id).user if subject_id else None,
         user_pk,
         user_external_id,
         number,

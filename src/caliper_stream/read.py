@@ -77,8 +77,11 @@ class Envelope(msgspec.Struct, frozen=True, omit_defaults=True):
     index: int = 0
 
 
-class RawEvent(msgspec.Struct, omit_defaults=True):
+class RawEvent(msgspec.Struct, omit_defaults=True, gc=False):
     """One event as received: its exact bytes and where it sat in the input.
+
+    ``gc=False``: it holds bytes, strings, an `Envelope` and `Problem`s, never a cycle, and an
+    import makes one per event.
 
     ``error`` is set when the piece could not be read as a JSON object at all; ``raw`` then holds
     the unreadable bytes (or their first `KEEP_HEAD_BYTES` when oversized) for a dead letter.

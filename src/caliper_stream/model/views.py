@@ -2,7 +2,8 @@
 
 A view is decoded directly from an event's raw bytes. Properties a view does not name are
 skipped by the C decoder without building Python objects, and each slot has a view that names
-only what key data reads there, which is what makes the ingest path fast (see
+only what the event key and key data read there (a ``type`` only where it is read: the object's
+and the people's), which is what makes the ingest path fast (see
 ``benchmarks/read_bench.py``). The full event is never lost: the raw bytes are kept and
 `caliper_stream.normalize` builds the complete canonical document on demand.
 
@@ -40,7 +41,6 @@ class Ref(msgspec.Struct, gc=False):
     """An entity of which only the identity matters (edApp, target, sessions, referrer)."""
 
     id: Any = None
-    type: Any = None
 
 
 class Agent(msgspec.Struct, gc=False):
@@ -55,15 +55,14 @@ class Org(msgspec.Struct, rename="camel", gc=False):
     """A CourseOffering, CourseSection or Group."""
 
     id: Any = None
-    type: Any = None
     extensions: Extensions = None
     course_number: Any = None
     sub_organization_of: Org | str | None = None
 
 
 class Membership(msgspec.Struct, gc=False):
-    id: Any = None
-    type: Any = None
+    """The actor's membership in the course: key data reads its organization, member and roles."""
+
     extensions: Extensions = None
     organization: Org | str | None = None
     member: Agent | str | None = None
