@@ -112,10 +112,10 @@ def _discover(store: Store, targets: set[str]) -> set[str]:
         found: set[str] = set()
         seen = _collect(targets, found)
         after = 0
-        while rows := store.query("SELECT id, raw FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, _PAGE)):
+        while rows := store.query("SELECT id, raw_codec, raw FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, _PAGE)):
             after = int(rows[-1][0])
-            for _, stored in rows:
-                raw = bytes(stored)
+            for _, codec, stored in rows:
+                raw = store.decode_raw(codec, stored)
                 if mention.search(raw):
                     try:
                         Rewriter(KeepPolicy(), people=seen).rewrite(_decode(raw))
@@ -141,11 +141,11 @@ def forget(
     long_ids = [t for t in targets if len(t) >= 8]
     in_text = _mentions(long_ids) if long_ids else None
     after = 0
-    while rows := store.query("SELECT id, raw FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, _PAGE)):
+    while rows := store.query("SELECT id, raw_codec, raw FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, _PAGE)):
         after = int(rows[-1][0])
         todo: list[tuple[int, bytes | None]] = []
-        for row_id, stored in rows:
-            raw = bytes(stored)
+        for row_id, codec, stored in rows:
+            raw = store.decode_raw(codec, stored)
             if not mention.search(raw):
                 continue
             policy = ForgetPolicy(targets, token)
