@@ -8,7 +8,8 @@ rows coexist forever, and a dictionary is never deleted, so every row stays read
 
 Training: a store without a dictionary trains one once it holds `TRAIN_AFTER` events (from the
 newest of them, a tenth held out to measure the ratio, which is stored with the dictionary) and
-compresses the plain rows it sampled. From then on every `WINDOW` events compressed with the
+compresses the plain rows among the newest 2 × `TRAIN_AFTER` (a young store's all of them;
+`compress_stored`, ``caliper-stream db compress``, does older ones in batches). From then on every `WINDOW` events compressed with the
 current dictionary are compared with that ratio; when they compress less than `DRIFT` times as
 well (new event types, a new site) a new dictionary is trained from the newest events. Older
 rows keep theirs.
@@ -164,8 +165,9 @@ class Codec:
                 self._since = self._window_raw = self._window_stored = 0
 
     def train(self, tx: Tx) -> Dictionary | None:
-        """Train a dictionary from the newest events, store it, use it from now on and compress
-        the plain rows it was trained from; None when the events cannot train one (too few)."""
+        """Train a dictionary from the newest `train_after` events, store it, use it from now on
+        and compress the plain rows among the newest 2 × `train_after`; None when the events
+        cannot train one (too few)."""
         if not self.enabled:
             return None
         newer = tx.fetchall(
@@ -196,10 +198,14 @@ class Codec:
         )
         self._use(Dictionary(int(created[0][0]), data, ratio))
         self._uncommitted = int(created[0][0])
-        plain = [(row_id, raw) for (row_id, c, _), raw in zip(rows, samples, strict=True) if not c]
+        # the newest plain rows (all of a young store's): older ones are left to compress_stored,
+        # so that training on a large plain store stays a short transaction
+        plain = tx.fetchall(
+            "SELECT id, raw FROM events WHERE id > ? AND raw_codec IS NULL", (int(rows[-1][0]) - self.train_after,)
+        )
         tx.executemany(
             "UPDATE events SET raw_codec = ?, raw = ? WHERE id = ?",
-            [(*self.encode(raw), row_id) for row_id, raw in plain],
+            [(*self.encode(bytes(raw)), row_id) for row_id, raw in plain],
         )
         self._window_raw = self._window_stored = 0
         log.info("compression dictionary %d trained on %d events: %.1f× on held-out events",
