@@ -194,6 +194,7 @@ def main() -> None:
             pg_plain = pg_run("no compression (raw EXTENDED: pglz)", args.pg, rows, json_bytes, args.top,
                               extended=True, compression=False)
             pg_rate = pg_run("compressed (raw EXTERNAL)", args.pg, rows, json_bytes, args.top)
+            pg_run("compressed, raw EXTENDED (pglz allowed)", args.pg, rows, json_bytes, 4, extended=True)
             print(f"\nPostgreSQL write rate, compressed / plain: {pg_rate / pg_plain:.2f}  ({load()})")
         print(f"\n{load()}")
     finally:

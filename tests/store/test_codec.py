@@ -16,8 +16,10 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storekit import dead_letter
+from storekit import dead_letter, learn_batch
 
+from caliper_stream.analyse.gradebook import gradebook_cell
+from caliper_stream.analyse.summary import refresh
 from caliper_stream.ingest import Batch, Row, now, prepare
 from caliper_stream.keydata import KeyData
 from caliper_stream.read import read_path
@@ -242,3 +244,30 @@ def test_a_database_of_plain_rows_migrates_without_rewriting(
         assert exported(s) == sorted(r.raw for r in term.rows)
     finally:
         s.close()
+
+
+def test_analytics_and_the_gradebook_read_compressed_rows_as_plain_ones(store_url: str, term: Batch, tmp_path: Path) -> None:
+    """LTI launches (analytics) and a grade's scoredBy (gradebook history) come from raw bytes."""
+    grades = [r for r in learn_batch("grade-events.json").rows if b"scoredBy" in r.raw]
+    rows = term.rows + grades
+    seen = []
+    for url, compression in ((f"sqlite:///{tmp_path / 'plain.db'}", False), (store_url, True)):
+        s = open_store(url, compression=compression)
+        assert isinstance(s, SQLStore)
+        s.codec.train_after = 300
+        try:
+            for i in range(0, len(rows), 100):
+                s.write(rows[i : i + 100])
+            if compression:
+                assert {c for c, _ in stored(s).values()} == {s.codec.current}
+            refresh(s)
+            lti = sorted(tuple(r) for r in s.query("SELECT * FROM an_lti"))
+            g = grades[0].keydata
+            cell = gradebook_cell(s, g.course_number or "", g.user_uuid or "", g.gradable_item_pk or "")
+            seen.append((lti, cell))
+        finally:
+            s.close()
+    assert seen[0][0]  # the term launches tools
+    assert seen[0][1] is not None
+    assert any(change.get("who") for change in seen[0][1]["history"])
+    assert seen[0] == seen[1]
