@@ -22,9 +22,10 @@ from caliper_stream.analyse.gradebook import gradebook_cell
 from caliper_stream.analyse.summary import refresh
 from caliper_stream.ingest import Batch, Row, now, prepare
 from caliper_stream.keydata import KeyData
+from caliper_stream.privacy.forget import forget
 from caliper_stream.read import read_path
 from caliper_stream.store import Store, open_store
-from caliper_stream.store.codec import compress_stored
+from caliper_stream.store.codec import compress_stored, retrain
 from caliper_stream.store.common import SQLStore
 from caliper_stream.store.export import export
 from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
@@ -271,3 +272,35 @@ def test_analytics_and_the_gradebook_read_compressed_rows_as_plain_ones(store_ur
     assert seen[0][1] is not None
     assert any(change.get("who") for change in seen[0][1]["history"])
     assert seen[0] == seen[1]
+
+
+def test_retrain_replaces_every_dictionary(small: SQLStore, term: Batch) -> None:
+    rows = term.rows
+    for i in range(0, len(rows), 200):
+        small.write(rows[i : i + 200])
+    first = small.codec.current
+    assert retrain(small, containing=[b"no such bytes anywhere"]) == 0
+    assert retrain(small, batch=100) == len(rows)
+    (only,) = small.query("SELECT id FROM dictionaries")
+    assert only[0] == small.codec.current != first
+    assert {c for c, _ in stored(small).values()} == {only[0]}
+    assert exported(small) == sorted(r.raw for r in rows)
+    small.write([row(b'{"after": "retrain"}')])
+    assert b'{"after": "retrain"}' in exported(small)
+
+
+def test_forget_leaves_the_person_in_no_dictionary(small: SQLStore, term: Batch) -> None:
+    for i in range(0, len(term.rows), 200):
+        small.write(term.rows[i : i + 200])
+    counts: dict[str, int] = {}
+    for r in term.rows:
+        if r.keydata.user_uuid:
+            counts[r.keydata.user_uuid] = counts.get(r.keydata.user_uuid, 0) + 1
+    person = max(counts, key=counts.__getitem__)
+    (before,) = small.query("SELECT dictionary FROM dictionaries")
+    assert person.encode() in bytes(before[0])  # the busiest student is in the dictionary
+    forget(small, person, actor="test", vacuum=False)
+    dictionaries = [bytes(d) for (d,) in small.query("SELECT dictionary FROM dictionaries")]
+    assert dictionaries
+    assert not any(person.encode() in d for d in dictionaries)
+    assert not any(person.encode() in raw for _, raw in stored(small).values())

@@ -26,6 +26,7 @@ from caliper_stream.privacy.secret import PrivacyError
 from caliper_stream.privacy.settings import PrivacySettings, load_settings, save_settings
 from caliper_stream.read import RawEvent
 from caliper_stream.store.base import Store
+from caliper_stream.store.codec import retrain
 from caliper_stream.store.common import Tx
 
 BATCH = 1000
@@ -91,6 +92,7 @@ def apply(
             out.unreadable = outcomes.count("unreadable")
         else:
             out.dead_letters = len(outcomes) - outcomes.count("unchanged")
+    retrain(store)  # its compression dictionaries were trained on the clear events
     refresh_derived(store)
     if vacuum:
         out.warnings += store.vacuum(["events", "dead_letters", *SUMMARY_TABLES, "gb_cells"])

@@ -28,6 +28,7 @@ from caliper_stream.privacy.identity import people
 from caliper_stream.privacy.rewrite import refresh_derived, update_event
 from caliper_stream.privacy.rules import KeepPolicy, Rewriter
 from caliper_stream.store.base import Store
+from caliper_stream.store.codec import retrain
 from caliper_stream.store.common import Tx
 
 _decode = msgspec.json.Decoder().decode
@@ -180,6 +181,7 @@ def forget(
             out.dead_letters += len(doomed)
     if ids is not None:
         out.identities = _forget_identities(ids, targets, persons)
+    retrain(store, containing=[t.encode() for t in targets])  # fragments in compression dictionaries
     refresh_derived(store)
     if vacuum:
         out.warnings += store.vacuum(["events", "dead_letters", "identities", *SUMMARY_TABLES, "gb_cells"])

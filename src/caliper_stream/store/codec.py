@@ -4,7 +4,7 @@ Learn's events repeat the same envelope, URLs and vocabulary, so one event alone
 only ~4× while a dictionary trained on a few thousand of them brings a 3.2 KB event to
 ~270 bytes (~12×, docs/storage.md "Compression"). A row says which dictionary its bytes need
 (``events.raw_codec``: NULL is plain bytes, else ``dictionaries.id``); plain and compressed
-rows coexist forever, and a dictionary is never deleted, so every row stays readable.
+rows coexist forever, and a dictionary is deleted only by `retrain`, once no row names it.
 
 Training: a store without a dictionary trains one once it holds `TRAIN_AFTER` events (from the
 newest of them, a tenth held out to measure the ratio, which is stored with the dictionary) and
@@ -12,7 +12,8 @@ compresses the plain rows among the newest 2 × `TRAIN_AFTER` (a young store's a
 `compress_stored`, ``caliper-stream db compress``, does older ones in batches). From then on every `WINDOW` events compressed with the
 current dictionary are compared with that ratio; when they compress less than `DRIFT` times as
 well (new event types, a new site) a new dictionary is trained from the newest events. Older
-rows keep theirs.
+rows keep theirs. `retrain` replaces them all (privacy: a dictionary holds fragments of the
+events it was trained on).
 
 This object is shared by a store's threads: encoding and training happen in the store's write
 transactions (under its write lock), decoding anywhere (a decompressor per thread and
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -129,13 +130,16 @@ class Codec:
     # --- encoding (in write transactions) ------------------------------------------------------
 
     def prepare(self, tx: Tx) -> None:
-        """Learn the newest dictionary and the events written since, once per process."""
-        if self._loaded or not self.enabled:
+        """At the start of each write transaction: use the newest stored dictionary (another
+        process may have trained one, or `retrain` replaced the one in use), so rows never name
+        one that `retrain` deleted; one indexed lookup."""
+        if not self.enabled:
             return
-        newest = tx.fetchall("SELECT id, dictionary, ratio FROM dictionaries ORDER BY id DESC LIMIT 1")
-        if newest:
-            self._use(Dictionary(int(newest[0][0]), bytes(newest[0][1]), float(newest[0][2])))
-        else:
+        newest = tx.fetchall("SELECT max(id) FROM dictionaries")[0][0]
+        if newest is not None and (self._current is None or int(newest) != self._current.id):
+            row = tx.fetchall("SELECT dictionary, ratio FROM dictionaries WHERE id = ?", (int(newest),))[0]
+            self._use(Dictionary(int(newest), bytes(row[0]), float(row[1])))
+        elif newest is None and not self._loaded:
             self._since = int(tx.fetchall("SELECT count(*) FROM events")[0][0])
         self._loaded = True
 
@@ -172,13 +176,6 @@ class Codec:
         cannot train one (too few)."""
         if not self.enabled:
             return None
-        newer = tx.fetchall(
-            "SELECT id, dictionary, ratio FROM dictionaries WHERE id > ? ORDER BY id DESC LIMIT 1",
-            (self._current.id if self._current else 0,),
-        )
-        if newer:  # another process trained one meanwhile
-            self._use(Dictionary(int(newer[0][0]), bytes(newer[0][1]), float(newer[0][2])))
-            return self._current
         rows = tx.fetchall(
             "SELECT id, raw_codec, raw FROM events ORDER BY id DESC LIMIT ?", (self.train_after,)
         )
@@ -262,3 +259,50 @@ def compress_stored(store: Store, *, batch: int = 1000, progress: Callable[[int]
         if progress is not None and n:
             progress(n)
     return done
+
+
+def retrain(store: Store, *, batch: int = 1000, containing: Collection[bytes] | None = None) -> int:
+    """Replace every dictionary by one trained on the events as they are now, re-encode every
+    row with it and delete the others; return how many rows were re-encoded.
+
+    A dictionary holds fragments of the events it was trained on: after events were
+    pseudonymised or a person erased, the old ones may still hold the identifiers. With
+    `containing`, nothing happens unless some dictionary holds one of those byte strings (and
+    nothing ever on a store without dictionaries)."""
+    stored = store.query("SELECT dictionary FROM dictionaries")
+    if not stored:
+        return 0
+    if containing is not None and not any(n in bytes(d) for (d,) in stored for n in containing if n):
+        return 0
+    if store.transact(lambda tx: tx.codec.train(tx)) is None:
+        return 0
+
+    def step(tx: Tx, after: int) -> tuple[int, int]:
+        current = tx.codec.current
+        rows = tx.fetchall(
+            "SELECT id, raw_codec, raw FROM events WHERE id > ? AND (raw_codec IS NULL OR raw_codec <> ?)"
+            " ORDER BY id LIMIT ?",
+            (after, current, batch),
+        )
+        values = [(*tx.encode_raw(tx.codec.decode(c, raw)), int(row_id)) for row_id, c, raw in rows]
+        tx.executemany("UPDATE events SET raw_codec = ?, raw = ? WHERE id = ?", values)
+        return len(values), int(rows[-1][0]) if rows else -1
+
+    done = after = 0
+    while after >= 0:
+        n, after = store.transact(partial(step, after=after))
+        done += n
+    store.transact(_drop_unused)
+    return done
+
+
+def _drop_unused(tx: Tx) -> int:
+    """Delete the dictionaries no row names, except the current one. On PostgreSQL, first wait
+    for inserts in flight (a writer that started before `retrain` trained may still be
+    committing rows that name an older dictionary)."""
+    if tx.dialect == "postgresql":
+        tx.execute("LOCK TABLE events IN SHARE MODE")
+    return tx.execute(
+        "DELETE FROM dictionaries WHERE id <> ? AND NOT EXISTS (SELECT 1 FROM events WHERE raw_codec = dictionaries.id)",
+        (tx.codec.current,),
+    )

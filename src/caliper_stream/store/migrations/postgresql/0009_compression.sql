@@ -1,7 +1,7 @@
 -- Compression of events' raw bytes with zstd dictionaries trained on the store's own events
 -- (store/codec.py). raw_codec NULL: raw holds the bytes themselves (every row stored before);
--- else raw is a zstd frame made with dictionaries.id = raw_codec. Dictionaries are never
--- deleted: plain and compressed rows of every generation stay readable. ratio: how well the
+-- else raw is a zstd frame made with dictionaries.id = raw_codec. A dictionary is deleted only
+-- once no row names it: rows of every generation stay readable. ratio: how well the
 -- dictionary compressed the events held out of its training (the baseline for retraining).
 CREATE TABLE dictionaries (
     id INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
