@@ -218,6 +218,7 @@ def _at_version_8(dialect: str, url: str, rows: list[Row]) -> None:
                 f"INSERT INTO events (event_key, raw, type, event_time, received_at) VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
                 (r.event_key, r.raw, r.keydata.type, r.keydata.event_time, r.received_at),
             )
+        cur.execute(f"INSERT INTO an_members VALUES ({mark}, {mark}, {mark}, {mark}, {mark})", ("course", "C-1", "", "u", "someone"))
     conn.close()
 
 
@@ -231,6 +232,7 @@ def test_a_database_of_plain_rows_migrates_without_rewriting(
     s = open_store(url)
     try:
         assert s.schema_version() >= 9
+        assert [tuple(r) for r in s.query("SELECT * FROM an_members")] == [("course", "C-1", "", "u", "someone")]
         assert {c for c, _ in stored(s).values()} == {None}
         assert exported(s) == sorted(r.raw for r in old)
         assert isinstance(s, SQLStore)

@@ -15,3 +15,5 @@ CREATE TABLE dictionaries (
 -- codec, `caliper-stream storage compress` for those stored before).
 ALTER TABLE events ADD COLUMN raw_codec INTEGER;
 ALTER TABLE events ALTER COLUMN raw SET STORAGE EXTERNAL;
+-- (SQLite also turns an_members into a WITHOUT ROWID table here; PostgreSQL has no equivalent:
+-- a heap and its primary key index.)
