@@ -306,3 +306,27 @@ def test_forget_leaves_the_person_in_no_dictionary(small: SQLStore, term: Batch)
     assert dictionaries
     assert not any(person.encode() in d for d in dictionaries)
     assert not any(person.encode() in raw for _, raw in stored(small).values())
+
+
+def test_db_compress_command(sqlite_url: str, term: Batch) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "caliper_stream", *args], capture_output=True, text=True, timeout=120, check=False
+        )
+
+    done = cli("db", "compress", "--db", sqlite_url)
+    assert done.returncode == 0, done.stderr
+    assert "nothing compressed" in done.stdout  # an empty store has nothing to train on
+    for rows in (term.rows[:300], term.rows[300:400]):
+        plain = open_store(sqlite_url, compression=False)
+        plain.write(rows)
+        plain.close()
+        done = cli("db", "compress", "--db", sqlite_url, "--batch", "30")
+        assert done.returncode == 0, done.stderr
+        assert f"{len(rows)} events compressed (dictionary 1)" in done.stdout
+    again = open_store(sqlite_url)
+    try:
+        assert {c for c, _ in stored(again).values()} == {1}
+        assert exported(again) == sorted(r.raw for r in term.rows[:400])
+    finally:
+        again.close()

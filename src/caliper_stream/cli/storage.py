@@ -321,7 +321,7 @@ def db_compress(
             fail(str(exc), 2)
         current = store.query("SELECT max(id) FROM dictionaries")[0][0]
     if current is None:
-        out_console.print("no dictionary yet: the store has too few events (or compression is off); nothing compressed")
+        out_console.print("nothing compressed: too few events to train a dictionary on", highlight=False)
     else:
         out_console.print(f"{done:,} events compressed (dictionary {current})", highlight=False)
 

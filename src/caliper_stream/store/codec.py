@@ -240,7 +240,8 @@ def compress_stored(store: Store, *, batch: int = 1000, progress: Callable[[int]
     """Compress the plain rows of `store` (stored before its first dictionary, or by an older
     version) with the current dictionary, a batch per transaction (read and rewritten in it, so
     a concurrent rewrite is never undone); return how many. Trains a dictionary first when the
-    store has none yet; 0 when it cannot (compression off, or too few events)."""
+    store has none yet (whatever `train_after`: compressing was asked for), which compresses the
+    newest rows itself; 0 when it cannot (compression off, or too few events)."""
 
     def step(tx: Tx, after: int) -> tuple[int, int]:
         rows = tx.fetchall(
@@ -250,9 +251,19 @@ def compress_stored(store: Store, *, batch: int = 1000, progress: Callable[[int]
         tx.executemany("UPDATE events SET raw_codec = ?, raw = ? WHERE id = ?", values)
         return len(values), int(rows[-1][0]) if rows else -1
 
-    if store.transact(lambda tx: tx.codec.current or tx.codec.train(tx)) is None:
+    def first(tx: Tx) -> int | None:
+        if tx.codec.current is not None:
+            return 0
+        plain = "SELECT count(*) FROM events WHERE raw_codec IS NULL"
+        before = int(tx.fetchall(plain)[0][0])
+        if tx.codec.train(tx) is None:
+            return None
+        return before - int(tx.fetchall(plain)[0][0])
+
+    trained = store.transact(first)
+    if trained is None:
         return 0
-    done = after = 0
+    done, after = trained, 0
     while after >= 0:
         n, after = store.transact(partial(step, after=after))
         done += n
