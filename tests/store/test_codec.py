@@ -330,3 +330,14 @@ def test_db_compress_command(sqlite_url: str, term: Batch) -> None:
         assert exported(again) == sorted(r.raw for r in term.rows[:400])
     finally:
         again.close()
+
+
+def test_too_few_or_odd_events_train_nothing_and_lose_nothing(small: SQLStore) -> None:
+    written: list[Row] = []
+    # too few samples to train on, then 1-byte samples zstd may refuse to train on
+    for train_after, rows in ((20, [row(b"x") for _ in range(40)]), (150, [row(bytes([i])) for i in range(200)])):
+        small.codec.train_after = train_after
+        for i in range(0, len(rows), 10):
+            small.write(rows[i : i + 10])
+        written += rows
+    assert {k: raw for k, (_, raw) in stored(small).items()} == {r.event_key: r.raw for r in written}

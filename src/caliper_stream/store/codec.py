@@ -52,6 +52,8 @@ WINDOW = 20_000
 DRIFT = 0.8
 #: Every HOLD_OUT-th sampled event measures the ratio instead of training the dictionary.
 HOLD_OUT = 10
+#: Fewer samples than this train no dictionary (zstd needs a few; so does a fair ratio).
+MIN_SAMPLES = 50
 
 Raw = bytes | bytearray | memoryview
 
@@ -183,9 +185,11 @@ class Codec:
         held = samples[::HOLD_OUT]
         learn: list[Raw] = [s for i, s in enumerate(samples) if i % HOLD_OUT]
         self._since = self._window_raw = self._window_stored = 0
-        try:
+        try:  # training is optional: it must never fail the write that triggered it
+            if len(learn) < MIN_SAMPLES:
+                raise ValueError("too few events")
             zdict = zstandard.train_dictionary(DICT_SIZE, learn, level=LEVEL)
-        except zstandard.ZstdError as exc:  # too few or too small samples: try again later
+        except (zstandard.ZstdError, ValueError) as exc:  # too few or too small samples: later
             log.info("no compression dictionary from %d events yet: %s", len(learn), exc)
             return None
         data = zdict.as_bytes()
