@@ -95,7 +95,7 @@ def apply(
     retrain(store)  # its compression dictionaries were trained on the clear events
     refresh_derived(store)
     if vacuum:
-        out.warnings += store.vacuum(["events", "dead_letters", *SUMMARY_TABLES, "gb_cells"])
+        out.warnings += store.vacuum(["events", "dead_letters", "dictionaries", *SUMMARY_TABLES, "gb_cells"])
     record(
         store,
         actor,

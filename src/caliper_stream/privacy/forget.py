@@ -184,7 +184,7 @@ def forget(
     retrain(store, containing=[t.encode() for t in targets])  # fragments in compression dictionaries
     refresh_derived(store)
     if vacuum:
-        out.warnings += store.vacuum(["events", "dead_letters", "identities", *SUMMARY_TABLES, "gb_cells"])
+        out.warnings += store.vacuum(["events", "dead_letters", "dictionaries", "identities", *SUMMARY_TABLES, "gb_cells"])
         if ids is not None and ids is not store:
             out.warnings += ids.vacuum(["identities"])
     record(
