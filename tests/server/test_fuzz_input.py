@@ -89,8 +89,8 @@ def stored_raws(site: Site, pieces: list[bytes]) -> set[bytes]:
     if not ids:
         return set()
     marks = ", ".join("?" * len(ids))
-    rows = site.store.query(f"SELECT raw FROM events WHERE event_id IN ({marks})", tuple(f"urn:uuid:{i}" for i in ids))
-    return {bytes(r[0]) for r in rows}
+    rows = site.store.query(f"SELECT raw_codec, raw FROM events WHERE event_id IN ({marks})", tuple(f"urn:uuid:{i}" for i in ids))
+    return {site.store.decode_raw(*r) for r in rows}
 
 
 def check(site: Site, body: bytes, pieces: list[bytes], bomb: bool) -> None:

@@ -166,7 +166,8 @@ def test_stream_is_bounded(store: Store) -> None:
     tracemalloc.start()
     try:
         seen = 0
-        for (raw,) in store.stream("SELECT raw FROM events ORDER BY id"):
+        for codec, blob in store.stream("SELECT raw_codec, raw FROM events ORDER BY id"):
+            raw = store.decode_raw(codec, blob)
             seen += len(raw)
             # writing while a stream is open must not block or break either side
             if seen == len(raw):

@@ -467,14 +467,14 @@ def gradebook_cell(store: Store, course: str, user: str, item: str) -> dict[str,
 def _scored_by(store: Store, course: str, item: str, user: str) -> dict[tuple[Any, Any, Any], str]:
     """``generated.scoredBy`` of a cell's events, read from their raw bytes (one cell only)."""
     sql = """
-        SELECT event_time, grade_action, attempt_pk, raw FROM events
+        SELECT event_time, grade_action, attempt_pk, raw_codec, raw FROM events
         WHERE type IN ('GradeEvent', 'OutcomeEvent') AND gradable_item_pk IS NOT NULL
           AND course_number = ? AND gradable_item_pk = ? AND (user_uuid = ? OR user_pk = ? OR user_external_id = ?)
     """
     out = {}
-    for at, action, attempt, raw in store.query(sql, [course, item, user, user, user]):
+    for at, action, attempt, codec, raw in store.query(sql, [course, item, user, user, user]):
         try:
-            doc = msgspec.json.decode(bytes(raw), strict=False)
+            doc = msgspec.json.decode(store.decode_raw(codec, raw), strict=False)
         except msgspec.DecodeError:
             continue
         generated = doc.get("generated") if isinstance(doc, dict) else None

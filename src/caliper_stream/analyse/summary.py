@@ -47,7 +47,8 @@ _SELECT = """
            COALESCE(user_uuid, user_pk, actor_id, ''), user_uuid, user_pk, user_external_id,
            COALESCE(session_id, ''), object_id, gradable_item_pk, assessment_pk, question_pk,
            attempt_pk, score, max_score, grade_action, question_type, COALESCE(source, ''),
-           received_at, CASE WHEN type LIKE '%LTIEvent' THEN raw END
+           received_at, CASE WHEN type LIKE '%LTIEvent' THEN raw_codec END,
+           CASE WHEN type LIKE '%LTIEvent' THEN raw END
     FROM events WHERE id > ? AND id <= ? ORDER BY id
 """
 
@@ -466,8 +467,8 @@ def refresh(store: Store, *, chunk: int = CHUNK) -> int:
             cur.execute(sql(_SELECT), (high_water, end))
             fold = _Fold(zone(tz))
             found = cur.fetchall()
-            for r in found:
-                fold.add(r)
+            for *r, codec, raw in found:  # raw: only launches' bytes are read
+                fold.add((*r, None if raw is None else store.decode_raw(codec, raw)))
             fold.spread()
             for table, values in fold.writes():
                 if values:

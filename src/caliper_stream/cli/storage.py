@@ -303,6 +303,29 @@ def db_upgrade(db: DbOpt = None) -> None:
         out_console.print(f"{where}: up to date (schema version {version})", highlight=False)
 
 
+@db_app.command("compress")
+def db_compress(
+    db: DbOpt = None,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Rows rewritten per transaction.")] = 1000,
+) -> None:
+    """Compress events stored plain (before the store's first dictionary, or by an older version).
+
+    New events are compressed as they are written; this rewrites older rows a batch per
+    transaction, so ingest goes on meanwhile and an interrupted run resumes where it stopped."""
+    from caliper_stream.store.codec import compress_stored
+
+    with opened_store(db) as store:
+        try:
+            done = compress_stored(store, batch=batch)
+        except CaliperStreamError as exc:
+            fail(str(exc), 2)
+        current = store.query("SELECT max(id) FROM dictionaries")[0][0]
+    if current is None:
+        out_console.print("nothing compressed: too few events to train a dictionary on", highlight=False)
+    else:
+        out_console.print(f"{done:,} events compressed (dictionary {current})", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
     app.command("import")(import_)

@@ -26,6 +26,7 @@ from caliper_stream.privacy.secret import PrivacyError
 from caliper_stream.privacy.settings import PrivacySettings, load_settings, save_settings
 from caliper_stream.read import RawEvent
 from caliper_stream.store.base import Store
+from caliper_stream.store.codec import retrain
 from caliper_stream.store.common import Tx
 
 BATCH = 1000
@@ -91,9 +92,10 @@ def apply(
             out.unreadable = outcomes.count("unreadable")
         else:
             out.dead_letters = len(outcomes) - outcomes.count("unchanged")
+    retrain(store)  # its compression dictionaries were trained on the clear events
     refresh_derived(store)
     if vacuum:
-        out.warnings += store.vacuum(["events", "dead_letters", *SUMMARY_TABLES, "gb_cells"])
+        out.warnings += store.vacuum(["events", "dead_letters", "dictionaries", *SUMMARY_TABLES, "gb_cells"])
     record(
         store,
         actor,
@@ -117,14 +119,16 @@ def _rewrite_table(
     field = "applied_events" if table == "events" else "applied_dead_letters"
     after, upto = _bounds(getattr(settings, field))
     extra = ", source" if table == "dead_letters" else ""
+    codec = "raw_codec" if table == "events" else "NULL"
     outcomes: list[str] = []
     while after < upto:
         rows = store.query(
-            f"SELECT id, raw{extra} FROM {table} WHERE id > ? AND id <= ? ORDER BY id LIMIT ?", (after, upto, batch)
+            f"SELECT id, {codec}, raw{extra} FROM {table} WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
+            (after, upto, batch),
         )
         last = int(rows[-1][0]) if rows else upto
-        sources = {int(r[0]): r[2] for r in rows} if extra else {}
-        todo = changes([(int(r[0]), bytes(r[1])) for r in rows], transform)
+        sources = {int(r[0]): r[3] for r in rows} if extra else {}
+        todo = changes([(int(r[0]), store.decode_raw(r[1], r[2])) for r in rows], transform)
 
         def work(tx: Tx, todo: list[tuple[int, bytes]] = todo, last: int = last, sources: dict[int, str | None] = sources) -> list[str]:
             if table == "events":

@@ -28,6 +28,7 @@ from caliper_stream.privacy.identity import people
 from caliper_stream.privacy.rewrite import refresh_derived, update_event
 from caliper_stream.privacy.rules import KeepPolicy, Rewriter
 from caliper_stream.store.base import Store
+from caliper_stream.store.codec import retrain
 from caliper_stream.store.common import Tx
 
 _decode = msgspec.json.Decoder().decode
@@ -112,10 +113,10 @@ def _discover(store: Store, targets: set[str]) -> set[str]:
         found: set[str] = set()
         seen = _collect(targets, found)
         after = 0
-        while rows := store.query("SELECT id, raw FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, _PAGE)):
+        while rows := store.query("SELECT id, raw_codec, raw FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, _PAGE)):
             after = int(rows[-1][0])
-            for _, stored in rows:
-                raw = bytes(stored)
+            for _, codec, stored in rows:
+                raw = store.decode_raw(codec, stored)
                 if mention.search(raw):
                     try:
                         Rewriter(KeepPolicy(), people=seen).rewrite(_decode(raw))
@@ -141,11 +142,11 @@ def forget(
     long_ids = [t for t in targets if len(t) >= 8]
     in_text = _mentions(long_ids) if long_ids else None
     after = 0
-    while rows := store.query("SELECT id, raw FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, _PAGE)):
+    while rows := store.query("SELECT id, raw_codec, raw FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, _PAGE)):
         after = int(rows[-1][0])
         todo: list[tuple[int, bytes | None]] = []
-        for row_id, stored in rows:
-            raw = bytes(stored)
+        for row_id, codec, stored in rows:
+            raw = store.decode_raw(codec, stored)
             if not mention.search(raw):
                 continue
             policy = ForgetPolicy(targets, token)
@@ -180,9 +181,10 @@ def forget(
             out.dead_letters += len(doomed)
     if ids is not None:
         out.identities = _forget_identities(ids, targets, persons)
+    retrain(store, containing=[t.encode() for t in targets])  # fragments in compression dictionaries
     refresh_derived(store)
     if vacuum:
-        out.warnings += store.vacuum(["events", "dead_letters", "identities", *SUMMARY_TABLES, "gb_cells"])
+        out.warnings += store.vacuum(["events", "dead_letters", "dictionaries", "identities", *SUMMARY_TABLES, "gb_cells"])
         if ids is not None and ids is not store:
             out.warnings += ids.vacuum(["identities"])
     record(

@@ -27,7 +27,7 @@ def update_event(tx: Tx, row_id: int, raw: bytes) -> str:
     if tx.fetchall("SELECT 1 FROM events WHERE event_key = ? AND id <> ?", (event.key, row_id)):
         tx.execute("DELETE FROM events WHERE id = ?", (row_id,))
         return "merged"
-    values: tuple[Any, ...] = (event.key, raw, *astuple(event.keydata())[1:])
+    values: tuple[Any, ...] = (event.key, *tx.encode_raw(raw), *astuple(event.keydata())[1:])
     tx.execute(f"UPDATE events SET {_SET} WHERE id = ?", (*values, row_id))
     return "updated"
 

@@ -35,16 +35,16 @@ def scan(store: Store) -> list[Finding]:
     counts: Counter[tuple[str, str, str]] = Counter()
     policy = KeepPolicy()
     for table, sql in (
-        ("events", "SELECT id, raw, type FROM events WHERE id > ? ORDER BY id LIMIT ?"),
-        ("dead_letters", "SELECT id, raw, NULL FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?"),
+        ("events", "SELECT id, raw_codec, raw, type FROM events WHERE id > ? ORDER BY id LIMIT ?"),
+        ("dead_letters", "SELECT id, NULL, raw, NULL FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?"),
     ):
         after = 0
         while rows := store.query(sql, (after, _PAGE)):
             after = int(rows[-1][0])
-            for _, raw, kind in rows:
+            for _, codec, raw, kind in rows:
                 label = str(kind or ("dead letter" if table == "dead_letters" else "unknown"))
                 try:
-                    doc = _decode(bytes(raw))
+                    doc = _decode(store.decode_raw(codec, raw))
                 except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
                     counts[(table, label, UNREADABLE)] += 1
                     continue

@@ -182,6 +182,11 @@ class Store(Protocol):
         """Like `query` but yields rows with bounded memory (server-side cursor)."""
         ...
 
+    def decode_raw(self, codec: int | None, blob: bytes | memoryview) -> bytes:
+        """The exact bytes of an event from its stored ``raw_codec, raw`` columns (select both
+        wherever events' bytes are read: ``raw`` alone may be compressed; store/codec.py)."""
+        ...
+
     def transaction(self) -> AbstractContextManager[Any]:
         """A write transaction for tables derived from events (the analytics summaries): yields
         a DB-API cursor (``?`` placeholders on SQLite, ``%s`` on PostgreSQL), commits on exit."""

@@ -35,10 +35,12 @@ from caliper_stream.store.base import (
     UserName,
     WriteResult,
 )
+from caliper_stream.store.codec import Codec
 from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
 
-#: Columns of ``events`` in insert order (the id is generated).
-EVENT_COLUMNS: tuple[str, ...] = ("event_key", "raw", *FIELDS[1:], "source", "received_at")
+#: Columns of ``events`` in insert order (the id is generated). ``raw_codec`` says how ``raw``
+#: is stored (NULL: the bytes themselves; else the id of the zstd dictionary, store/codec.py).
+EVENT_COLUMNS: tuple[str, ...] = ("event_key", "raw_codec", "raw", *FIELDS[1:], "source", "received_at")
 DEAD_LETTER_COLUMNS: tuple[str, ...] = ("raw", "digest", "reasons", "source", "received_at")
 
 _encode_reasons = msgspec.json.Encoder().encode
@@ -77,7 +79,7 @@ INDEXED_COLUMNS = frozenset({"type", "action", "course_number", "user_uuid", "so
 #: backends store U+FFFD instead (the exact bytes stay in ``raw``).
 NUL_REPLACEMENT = "\ufffd"
 _INDEXED_POSITIONS = tuple(i for i, c in enumerate(EVENT_COLUMNS) if c in INDEXED_COLUMNS)
-_TEXT_POSITIONS = tuple(i for i, c in enumerate(EVENT_COLUMNS) if c not in ("raw", "score", "max_score"))
+_TEXT_POSITIONS = tuple(i for i, c in enumerate(EVENT_COLUMNS) if c not in ("raw_codec", "raw", "score", "max_score"))
 
 
 def bounded(value: str) -> str:
@@ -85,10 +87,11 @@ def bounded(value: str) -> str:
     return value if len(value) <= INDEXED_CHARS else value[:INDEXED_CHARS] + "…"
 
 
-def event_values(row: Row) -> tuple[Any, ...]:
-    """A row as the values of `EVENT_COLUMNS`, storable on every backend: NUL replaced and
-    indexed values bounded (a check of the raw bytes skips the NUL pass for nearly every row)."""
-    values = (row.event_key, row.raw, *astuple(row.keydata)[1:], row.source, row.received_at)
+def event_values(row: Row, encode: Callable[[bytes], tuple[int | None, bytes]]) -> tuple[Any, ...]:
+    """A row as the values of `EVENT_COLUMNS`, storable on every backend: raw bytes `encode`d,
+    NUL replaced and indexed values bounded (a check of the raw bytes skips the NUL pass for
+    nearly every row)."""
+    values = (row.event_key, *encode(row.raw), *astuple(row.keydata)[1:], row.source, row.received_at)
     raw = row.raw
     nul = b"\x00" in raw or b"\\u0000" in raw
     if not nul and not any(
@@ -149,11 +152,17 @@ def attribute(batches: Sequence[Batch], inserted: set[str]) -> list[WriteResult]
 
 
 class Tx:
-    """A write transaction as maintenance code sees it: ``?`` SQL in either dialect."""
+    """A write transaction as maintenance code sees it: ``?`` SQL in either dialect, and the
+    store's `Codec` (`encode_raw` gives the ``raw_codec, raw`` values of bytes to store)."""
 
-    def __init__(self, cur: Any, dialect: str) -> None:
+    def __init__(self, cur: Any, dialect: str, codec: Codec) -> None:
         self.cur = cur
         self.dialect = dialect
+        self.codec = codec
+
+    def encode_raw(self, raw: bytes) -> tuple[int | None, bytes]:
+        """The ``(raw_codec, raw)`` values that store `raw` (compressed when the store can)."""
+        return self.codec.encode(raw)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""
@@ -175,9 +184,10 @@ class SQLStore(ABC):
     url: str
     dialect: str
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, compression: bool = True) -> None:
         self.url = url
         self._write_lock = threading.Lock()
+        self.codec = Codec(self._fetch_dictionary, enabled=compression)
 
     # --- what a backend provides -------------------------------------------------------------
 
@@ -201,8 +211,21 @@ class SQLStore(ABC):
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        with self._write_lock, self._transaction() as cur:
+        with self._writing() as cur:
             yield cur
+
+    @contextmanager
+    def _writing(self) -> Iterator[Any]:
+        """The write lock and a transaction, telling the codec whether a dictionary it trained
+        in the transaction was committed (else it forgets it and reloads what is stored)."""
+        with self._write_lock:
+            try:
+                with self._transaction() as cur:
+                    yield cur
+            except BaseException:
+                self.codec.end(committed=False)
+                raise
+            self.codec.end(committed=True)
 
     def _lock_migrations(self, cur: Any) -> None:
         """Serialise concurrent migrators (a no-op where the transaction already does)."""
@@ -217,7 +240,26 @@ class SQLStore(ABC):
         """Run `work` in ONE write `transaction`, with ``?`` SQL in either dialect (`Tx`), and
         return its result."""
         with self.transaction() as cur:
-            return work(Tx(cur, self.dialect))
+            tx = Tx(cur, self.dialect, self.codec)
+            self.codec.prepare(tx)
+            return work(tx)
+
+    # --- raw bytes (store/codec.py) ------------------------------------------------------------
+
+    def decode_raw(self, codec: int | None, blob: bytes | memoryview) -> bytes:
+        return self.codec.decode(codec, blob)
+
+    def _fetch_dictionary(self, id: int) -> tuple[bytes, float] | None:
+        rows = self.query("SELECT dictionary, ratio FROM dictionaries WHERE id = ?", (id,))
+        return (bytes(rows[0][0]), float(rows[0][1])) if rows else None
+
+    def _events_written(self, cur: Any, rows: list[Row]) -> set[str]:
+        """Insert `rows` with their raw bytes encoded, then let the codec train if it is due."""
+        tx = Tx(cur, self.dialect, self.codec)
+        self.codec.prepare(tx)
+        inserted = self._insert_events(cur, rows)
+        self.codec.wrote(tx, len(inserted))
+        return inserted
 
     @abstractmethod
     def vacuum(self, tables: Sequence[str]) -> list[str]:
@@ -261,8 +303,8 @@ class SQLStore(ABC):
         letters = [dl for b in batches for dl in b.dead_letters]
         if not rows and not letters:
             return [WriteResult() for _ in batches]
-        with self._write_lock, self._transaction() as cur:
-            inserted = self._insert_events(cur, rows) if rows else set()
+        with self._writing() as cur:
+            inserted = self._events_written(cur, rows) if rows else set()
             if letters:
                 self._insert_dead_letters(cur, letters)
         return attribute(batches, inserted)
@@ -297,14 +339,14 @@ class SQLStore(ABC):
 
     def replay_dead_letter(self, id: int, rows: Sequence[Row]) -> WriteResult:
         unique = unique_rows([rows])
-        with self._write_lock, self._transaction() as cur:
+        with self._writing() as cur:
             cur.execute(
                 self._sql("UPDATE dead_letters SET replayed_at = ? WHERE id = ? AND replayed_at IS NULL"),
                 (now(), id),
             )
             if cur.rowcount != 1:
                 raise StoreError(f"dead letter {id} does not exist or was already replayed")
-            inserted = self._insert_events(cur, unique) if unique else set()
+            inserted = self._events_written(cur, unique) if unique else set()
         return attribute([Batch(list(rows))], inserted)[0]
 
     # --- API keys ----------------------------------------------------------------------------

@@ -82,8 +82,9 @@ def match_clause(columns: tuple[str, ...], value: str, dialect: str) -> tuple[st
 
 
 def export_query(fmt: str, what: What, filters: Filters, dialect: str = "sqlite") -> tuple[str, list[Any]]:
-    """The SQL (``?`` placeholders) selecting the exported columns, oldest row first."""
-    cols = [c.name if c.name != "event" else "raw" for c in columns(fmt, what)]
+    """The SQL (``?`` placeholders) selecting the exported columns, oldest row first (an
+    event's bytes as ``raw_codec, raw``: `export` turns the pair into the exact bytes)."""
+    cols = [c.name if c.name != "event" else "raw_codec, raw" for c in columns(fmt, what)]
     where: list[str] = []
     params: list[Any] = []
     if filters.since:
@@ -139,10 +140,15 @@ def export(
     """Write the selected events to `out`; return how many. Memory is bounded by the store's
     streaming cursor and the format's buffer, whatever the size of the store."""
     sql, params = export_query(fmt, what, filters or Filters(), store.dialect)
-    writer = open_writer(fmt, out, columns(fmt, what))
+    cols = columns(fmt, what)
+    writer = open_writer(fmt, out, cols)
+    at = next((i for i, c in enumerate(cols) if c.kind == "event"), None)
+    decode = store.decode_raw
     n = 0
     try:
         for record in store.stream(sql, params):
+            if at is not None:
+                record = (*record[:at], decode(record[at], record[at + 1]), *record[at + 2 :])
             writer.write(record)
             n += 1
     finally:

@@ -34,7 +34,10 @@ Method = Literal["copy", "executemany"]
 
 _STAGE = "caliper_stream_stage"
 _FLOATS = {"score", "max_score"}
-_TYPES = ["bytea" if c == "raw" else "float8" if c in _FLOATS else "text" for c in EVENT_COLUMNS]
+_TYPES = [
+    "bytea" if c == "raw" else "int4" if c == "raw_codec" else "float8" if c in _FLOATS else "text"
+    for c in EVENT_COLUMNS
+]
 _COLS = ", ".join(EVENT_COLUMNS)
 _STAGE_DDL = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ("
@@ -82,8 +85,9 @@ class PostgresStore(SQLStore):
         connect_timeout: int = 5,
         method: Method = "copy",
         migrate: bool = True,
+        compression: bool = True,
     ) -> None:
-        super().__init__(url)
+        super().__init__(url, compression=compression)
         self.connect_timeout = connect_timeout
         self.method = method
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
@@ -129,7 +133,7 @@ class PostgresStore(SQLStore):
 
     def _insert_events(self, cur: Any, rows: list[Row]) -> set[str]:
         if self.method == "executemany":
-            cur.executemany(_INSERT, [event_values(r) for r in rows], returning=True)
+            cur.executemany(_INSERT, [event_values(r, self.codec.encode) for r in rows], returning=True)
             inserted: set[str] = set()
             while True:
                 inserted.update(k for (k,) in cur.fetchall())
@@ -138,7 +142,7 @@ class PostgresStore(SQLStore):
         with cur.copy(f"COPY {_STAGE} ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_TYPES)
             for r in rows:
-                copy.write_row(event_values(r))
+                copy.write_row(event_values(r, self.codec.encode))
         cur.execute(_MOVE)
         return {k for (k,) in cur.fetchall()}
 

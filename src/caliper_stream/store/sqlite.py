@@ -92,8 +92,9 @@ class SQLiteStore(SQLStore):
         durability: Durability = "normal",
         busy_timeout: float = 30.0,
         migrate: bool = True,
+        compression: bool = True,
     ) -> None:
-        super().__init__(url)
+        super().__init__(url, compression=compression)
         if durability not in ("normal", "full"):
             raise StoreError(f"durability must be 'normal' or 'full', not {durability!r}")
         self.path = path
@@ -243,7 +244,7 @@ class SQLiteStore(SQLStore):
         # some already exist, undo and redo knowing which: group commit must tell each
         # request exactly which of its events were new.
         cur.execute("SAVEPOINT events_insert")
-        cur.executemany(_INSERT, [event_values(r) for r in rows])
+        cur.executemany(_INSERT, [event_values(r, self.codec.encode) for r in rows])
         if cur.rowcount == len(rows):
             cur.execute("RELEASE events_insert")
             return {r.event_key for r in rows}
@@ -258,7 +259,7 @@ class SQLiteStore(SQLStore):
             )
             existing.update(k for (k,) in cur.fetchall())
         fresh = [r for r in rows if r.event_key not in existing]
-        cur.executemany(_INSERT, [event_values(r) for r in fresh])
+        cur.executemany(_INSERT, [event_values(r, self.codec.encode) for r in fresh])
         return {r.event_key for r in fresh}
 
     def _reader(self) -> sqlite3.Connection:
