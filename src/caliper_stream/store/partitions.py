@@ -49,6 +49,8 @@ def drop(tx: Tx, month: str) -> dict[str, int]:
     none), so the gradebook and the summaries rebuild."""
     tx.execute(LOCK)
     table = table_of(month)
+    if not tx.fetchall("SELECT to_regclass(?)", (table,))[0][0]:
+        return {}  # a concurrent run dropped it
     counts = {str(t or ""): int(n) for t, n in tx.fetchall(f"SELECT type, count(*) FROM {table} GROUP BY type")}
     tx.execute(f"DELETE FROM event_keys k USING {table} p WHERE k.event_key = p.event_key")
     tx.execute(f"ALTER TABLE events DETACH PARTITION {table}")
