@@ -44,17 +44,19 @@ _STAGE_DDL = (
     + ", ".join(f"{c} {t}" for c, t in zip(EVENT_COLUMNS, _TYPES, strict=True))
     + ") ON COMMIT DELETE ROWS"
 )
+# which rows were new, and whether each landed in the default partition (see _insert_events)
+_RETURNING = "event_key, event_time, tableoid = 'events_default'::regclass"
 # the keys claimed first: a key already stored (or claimed by a concurrent transaction, which
 # this one then waits for) is not inserted; ctid keeps the batch's order, so ids follow it
 _MOVE = (
     f"WITH fresh AS (INSERT INTO event_keys (event_key) SELECT event_key FROM {_STAGE}"
     " ON CONFLICT DO NOTHING RETURNING event_key)"
     f" INSERT INTO events ({_COLS}) SELECT {_COLS} FROM {_STAGE}"
-    f" WHERE event_key IN (SELECT event_key FROM fresh) ORDER BY ctid RETURNING event_key"
+    f" WHERE event_key IN (SELECT event_key FROM fresh) ORDER BY ctid RETURNING {_RETURNING}"
 )
 _INSERT = (
     "WITH fresh AS (INSERT INTO event_keys (event_key) VALUES (%s) ON CONFLICT DO NOTHING RETURNING event_key)"
-    f" INSERT INTO events ({_COLS}) SELECT {', '.join(['%s'] * len(EVENT_COLUMNS))} FROM fresh RETURNING event_key"
+    f" INSERT INTO events ({_COLS}) SELECT {', '.join(['%s'] * len(EVENT_COLUMNS))} FROM fresh RETURNING {_RETURNING}"
 )
 _EVENT_TIME = EVENT_COLUMNS.index("event_time")
 _ITERSIZE = 500
@@ -161,17 +163,24 @@ class PostgresStore(SQLStore):
         self._ensure_months(values)
         if self.method == "executemany":
             cur.executemany(_INSERT, [(v[0], *v) for v in values], returning=True)
-            inserted: set[str] = set()
+            returned: list[tuple[Any, ...]] = []
             while True:
-                inserted.update(k for (k,) in cur.fetchall())
+                returned.extend(cur.fetchall())
                 if not cur.nextset():
-                    return inserted
-        with cur.copy(f"COPY {_STAGE} ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(_TYPES)
-            for v in values:
-                copy.write_row(v)
-        cur.execute(_MOVE)
-        return {k for (k,) in cur.fetchall()}
+                    break
+        else:
+            with cur.copy(f"COPY {_STAGE} ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_TYPES)
+                for v in values:
+                    copy.write_row(v)
+            cur.execute(_MOVE)
+            returned = cur.fetchall()
+        # A month row in the default partition means that month's partition was dropped (by
+        # retention, maybe in another process) after it was cached: the row is stored all the
+        # same; forgetting the month has the next write of it re-create the partition, which
+        # takes such rows along (events_month_partition).
+        self._months -= {month_of(t) for _, t, default in returned if default} - {None}
+        return {k for k, _, _ in returned}
 
     def probe_write(self) -> None:
         with self._write_lock:
