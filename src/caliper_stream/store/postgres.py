@@ -31,7 +31,7 @@ import psycopg.sql
 from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.ingest import Row
 from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, event_values, translate
-from caliper_stream.store.partitions import LOCK, month_of
+from caliper_stream.store.partitions import LOCK, month_of, months
 
 Method = Literal["copy", "executemany"]
 
@@ -105,6 +105,7 @@ class PostgresStore(SQLStore):
             self._writer()
         if migrate:
             self.migrate()
+            self._months = set(self.transact(months))
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         try:
