@@ -23,7 +23,7 @@ from caliper_stream.read import RawEvent
 from caliper_stream.store import Store, open_store
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "server"))
-from harness import pg_schema_url
+from harness import cli, pg_schema_url
 
 
 def test_the_default_policy_covers_only_types_without_their_own(tmp_path: Path) -> None:
@@ -108,6 +108,9 @@ def test_retention_drops_wholly_expired_months_as_partitions() -> None:
         assert _partitions(url) == ["events_2026_01", "events_2026_02", "events_2026_03", "events_default"]
         retention.set_policy(store, "*", 30)
         assert retention.month_drops(store, AT) == [retention.MonthDrop("2026-01", "events_2026_01", january)]
+        shown = cli("retention", "apply", "--dry-run", "--now", AT.isoformat(), "--db", url).stdout
+        assert "events_2026_01" in shown
+        assert _partitions(url) == ["events_2026_01", "events_2026_02", "events_2026_03", "events_default"]
         assert [e.events for e in retention.plan(store, AT)] == [expired]
         done = retention.apply(store, at=AT, batch=50)
         assert [(e.event_type, e.cutoff, e.events) for e in done] == [("*", cutoff, expired)]

@@ -47,10 +47,12 @@ _STAGE_DDL = (
 # which rows were new, and whether each landed in the default partition (see _insert_events)
 _RETURNING = "event_key, event_time, tableoid = 'events_default'::regclass"
 # the keys claimed first: a key already stored (or claimed by a concurrent transaction, which
-# this one then waits for) is not inserted; ctid keeps the batch's order, so ids follow it
+# this one then waits for) is not inserted. Claiming in key order means two writers of the same
+# keys (replicas receiving one retried request) wait on each other in one order, never in a
+# deadlock. ctid keeps the batch's order for the events, so ids follow it.
 _MOVE = (
     f"WITH fresh AS (INSERT INTO event_keys (event_key) SELECT event_key FROM {_STAGE}"
-    " ON CONFLICT DO NOTHING RETURNING event_key)"
+    ' ORDER BY event_key COLLATE "C" ON CONFLICT DO NOTHING RETURNING event_key)'
     f" INSERT INTO events ({_COLS}) SELECT {_COLS} FROM {_STAGE}"
     f" WHERE event_key IN (SELECT event_key FROM fresh) ORDER BY ctid RETURNING {_RETURNING}"
 )
