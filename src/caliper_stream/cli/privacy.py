@@ -311,7 +311,7 @@ def retention_apply(
     who: OperatorOpt = None,
 ) -> None:
     """Show, then remove, every event older than its type's retention period, in batches."""
-    from caliper_stream.privacy.retention import apply, plan
+    from caliper_stream.privacy.retention import apply, month_drops, plan
 
     try:
         at = datetime.fromisoformat(now.replace("Z", "+00:00")).astimezone(UTC) if now else datetime.now(UTC)
@@ -321,6 +321,10 @@ def retention_apply(
         planned = plan(store, at)
         print_table([msgspec.to_builtins(e) for e in planned], ["event_type", "days", "cutoff", "events"],
                     title="would remove" if dry_run else "removing")
+        drops = month_drops(store, at)
+        if drops:
+            print_table([msgspec.to_builtins(d) for d in drops], ["month", "partition", "events"],
+                        title="month partitions that would be dropped" if dry_run else "dropping month partitions")
         if dry_run:
             return
         done = apply(store, at=at, batch=batch, actor=operator(who))

@@ -30,9 +30,21 @@ class Migration(msgspec.Struct, frozen=True):
         return f"{self.version:04d}_{self.name}"
 
     def statements(self) -> list[str]:
-        """The statements of the file (split on ``;`` at line ends; no procedural SQL here)."""
+        """The statements of the file (split on ``;`` at line ends, except inside a ``$$``-quoted
+        procedural body)."""
         body = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
-        return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
+        out, current = [], ""
+        for i, part in enumerate(body.split("$$")):
+            if i % 2:  # inside $$ … $$
+                current += f"$${part}$$"
+                continue
+            pieces = re.split(r";\s*(?:\n|$)", part)
+            current += pieces[0]
+            for piece in pieces[1:]:
+                out.append(current)
+                current = piece
+        out.append(current)
+        return [s.strip() for s in out if s.strip()]
 
 
 def migrations(dialect: str) -> list[Migration]:

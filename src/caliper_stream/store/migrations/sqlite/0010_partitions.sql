@@ -1,0 +1,2 @@
+-- Month partitions of events are a PostgreSQL layout (see postgresql/0010_partitions.sql): a
+-- SQLite store keeps one events table, and retention deletes in batches.
