@@ -25,9 +25,11 @@ from caliper_stream.problems import Problem
 from caliper_stream.store.base import (
     ROLES,
     ApiKey,
+    Backlog,
     Count,
     CourseName,
     DashboardSession,
+    Inboxed,
     ItemName,
     Newest,
     Stats,
@@ -40,6 +42,7 @@ from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
 #: Columns of ``events`` in insert order (the id is generated).
 EVENT_COLUMNS: tuple[str, ...] = ("event_key", "raw", *FIELDS[1:], "source", "received_at")
 DEAD_LETTER_COLUMNS: tuple[str, ...] = ("raw", "digest", "reasons", "source", "received_at")
+INBOX_COLUMNS: tuple[str, ...] = ("body", "source", "received_at", "content_type", "events", "protected")
 
 _encode_reasons = msgspec.json.Encoder().encode
 _decode_reasons = msgspec.json.Decoder(list[Problem]).decode
@@ -267,6 +270,47 @@ class SQLStore(ABC):
                 self._insert_dead_letters(cur, letters)
         return attribute(batches, inserted)
 
+    # --- inbox -------------------------------------------------------------------------------
+
+    def inbox_put(self, bodies: Sequence[Inboxed]) -> None:
+        if not bodies:
+            return
+        with self._write_lock, self._transaction() as cur:
+            cur.executemany(
+                self._sql(f"INSERT INTO inbox ({', '.join(INBOX_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"),
+                [(b.body, b.source, b.received_at, b.content_type, b.events, int(b.protected)) for b in bodies],
+            )
+
+    def digest_inbox(self, limit: int, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
+        # SQLite has one writer at a time anyway; PostgreSQL replicas skip each other's claims
+        skip = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
+        with self._write_lock, self._transaction() as cur:
+            cur.execute(
+                self._sql(f"SELECT id, {', '.join(INBOX_COLUMNS)} FROM inbox ORDER BY id LIMIT ?{skip}"), (limit,)
+            )
+            claimed = [
+                Inboxed(bytes(r[1]), r[2], r[3], r[4], int(r[5]), bool(r[6]), id=int(r[0])) for r in cur.fetchall()
+            ]
+            if not claimed:
+                return []
+            batches = work(claimed)
+            rows = unique_rows([b.rows for b in batches])
+            letters = [dl for b in batches for dl in b.dead_letters]
+            inserted = self._insert_events(cur, rows) if rows else set()
+            if letters:
+                self._insert_dead_letters(cur, letters)
+            cur.executemany(self._sql("DELETE FROM inbox WHERE id = ?"), [(b.id,) for b in claimed])
+        return attribute(batches, inserted)
+
+    def inbox_delete(self, ids: Sequence[int]) -> None:
+        if ids:
+            with self._write_lock, self._transaction() as cur:
+                cur.executemany(self._sql("DELETE FROM inbox WHERE id = ?"), [(i,) for i in ids])
+
+    def inbox_backlog(self) -> Backlog:
+        rows = self.query("SELECT count(*), coalesce(sum(events), 0), coalesce(sum(length(body)), 0) FROM inbox")
+        return Backlog(*(int(v) for v in rows[0])) if rows else Backlog()
+
     def _insert_dead_letters(self, cur: Any, letters: list[DeadLetter]) -> None:
         cur.executemany(
             self._sql(
@@ -467,6 +511,7 @@ class SQLStore(ABC):
                 " GROUP BY substr(event_time, 1, 10) ORDER BY day"
             ),
             newest=[Newest(*r) for r in newest],
+            inbox=self.inbox_backlog(),
         )
 
     def ping(self) -> None:
