@@ -236,6 +236,7 @@ def test_unknown_routes_and_methods_are_problems(site: Site) -> None:
 
 def test_health_readiness_openapi_and_metrics(site: Site) -> None:
     assert site.client.get("/healthz").json() == {"status": "ok"}
+    site.digested()
     ready = site.client.get("/readyz").json()
     assert ready["status"] == "ready"
     assert ready["inbox"] == {"rows": 0, "events": 0, "bytes": 0}
