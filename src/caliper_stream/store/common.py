@@ -151,6 +151,10 @@ def attribute(batches: Sequence[Batch], inserted: set[str]) -> list[WriteResult]
     return results
 
 
+def _inboxed(r: Sequence[Any]) -> Inboxed:
+    return Inboxed(bytes(r[1]), r[2], r[3], r[4], int(r[5]), bool(r[6]), id=int(r[0]))
+
+
 class Tx:
     """A write transaction as maintenance code sees it: ``?`` SQL in either dialect."""
 
@@ -282,25 +286,36 @@ class SQLStore(ABC):
             )
 
     def digest_inbox(self, limit: int, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
-        # SQLite has one writer at a time anyway; PostgreSQL replicas skip each other's claims
-        skip = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
-        with self._write_lock, self._transaction() as cur:
-            cur.execute(
-                self._sql(f"SELECT id, {', '.join(INBOX_COLUMNS)} FROM inbox ORDER BY id LIMIT ?{skip}"), (limit,)
-            )
-            claimed = [
-                Inboxed(bytes(r[1]), r[2], r[3], r[4], int(r[5]), bool(r[6]), id=int(r[0])) for r in cur.fetchall()
-            ]
+        select = f"SELECT id, {', '.join(INBOX_COLUMNS)} FROM inbox ORDER BY id LIMIT ?"
+        if self.dialect == "sqlite":
+            # one writer at a time: parse before taking the write lock, so that the inbox inserts
+            # of the HTTP layer wait only for the writing (rows claimed twice by two digesters
+            # for a moment after a restart are stored once all the same: deduped)
+            claimed = [_inboxed(r) for r in self.query(select, (limit,))]
             if not claimed:
                 return []
             batches = work(claimed)
-            rows = unique_rows([b.rows for b in batches])
-            letters = [dl for b in batches for dl in b.dead_letters]
-            inserted = self._insert_events(cur, rows) if rows else set()
-            if letters:
-                self._insert_dead_letters(cur, letters)
-            cur.executemany(self._sql("DELETE FROM inbox WHERE id = ?"), [(b.id,) for b in claimed])
+            with self._write_lock, self._transaction() as cur:
+                inserted = self._store_digest(cur, claimed, batches)
+            return attribute(batches, inserted)
+        # PostgreSQL: claimed inside the transaction, skipping other replicas' claims
+        with self._write_lock, self._transaction() as cur:
+            cur.execute(self._sql(select + " FOR UPDATE SKIP LOCKED"), (limit,))
+            claimed = [_inboxed(r) for r in cur.fetchall()]
+            if not claimed:
+                return []
+            batches = work(claimed)
+            inserted = self._store_digest(cur, claimed, batches)
         return attribute(batches, inserted)
+
+    def _store_digest(self, cur: Any, claimed: list[Inboxed], batches: list[Batch]) -> set[str]:
+        rows = unique_rows([b.rows for b in batches])
+        letters = [dl for b in batches for dl in b.dead_letters]
+        inserted = self._insert_events(cur, rows) if rows else set()
+        if letters:
+            self._insert_dead_letters(cur, letters)
+        cur.executemany(self._sql("DELETE FROM inbox WHERE id = ?"), [(b.id,) for b in claimed])
+        return inserted
 
     def inbox_delete(self, ids: Sequence[int]) -> None:
         if ids:
