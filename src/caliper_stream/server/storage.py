@@ -14,7 +14,8 @@ a value is isolated as in `caliper_stream.store.writer` (a poison event costs on
 
 Protocol: the parent writes a line to the child's stdin after each inbox commit (a nudge; the
 child also polls, for other replicas' rows); closing stdin (or dying, even by SIGKILL) makes
-the child finish its current digest and exit. The child writes one JSON line (`DigestInfo`)
+the child digest what the inbox holds, for at most `DRAIN_SECONDS`, and exit (what is left is
+digested by the next start, or by another replica). The child writes one JSON line (`DigestInfo`)
 to stdout per digest, for metrics.
 """
 
@@ -39,13 +40,15 @@ from caliper_stream.server.payload import TooLarge, parse, refuse
 from caliper_stream.store.base import Inboxed, Store
 
 _CHILD_MAIN = "import sys; from caliper_stream.server.storage import main; main(sys.argv[1:])"
-STOP_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0  # more than DRAIN_SECONDS plus one digest
 #: Inbox rows claimed per digest (≈ 2,000 events of Learn's 100-event envelopes).
 DIGEST_ROWS = 20
 #: Seconds between looks at an inbox nobody nudged about (other replicas' rows, restarts).
 POLL_SECONDS = 0.5
 #: Seconds without work after which the store is checkpointed (SQLite's WAL truncated).
 IDLE_SECONDS = 2.0
+#: Seconds a stopping digester (its parent stopped or died) goes on digesting what is inboxed.
+DRAIN_SECONDS = 10.0
 #: Seconds to wait before retrying a store that cannot commit.
 RETRY_SECONDS = 1.0
 
@@ -124,7 +127,7 @@ class Digester:
             proc.stdin.write(b"\n")
 
     async def stop(self) -> None:
-        """Close the child's stdin: it finishes its current digest and exits."""
+        """Close the child's stdin: it digests what is inboxed (bounded) and exits."""
         self._stopped = True
         await self._reap()
 
@@ -233,8 +236,9 @@ class _Stdin:
 
 
 def _report(info: DigestInfo) -> None:
-    sys.stdout.buffer.write(_encode(info) + b"\n")
-    sys.stdout.buffer.flush()
+    with contextlib.suppress(OSError):  # the parent is gone: digest on all the same
+        sys.stdout.buffer.write(_encode(info) + b"\n")
+        sys.stdout.buffer.flush()
 
 
 def _open(url: str, options: dict[str, Any], stdin: _Stdin) -> Store | None:
@@ -260,11 +264,16 @@ def run(url: str, options: dict[str, Any], max_inflated: int) -> None:
         protection = protection_for(store)
         dirty = False
         idle_since = time.monotonic()
-        while not stdin.closed.is_set():
+        drain_until: float | None = None
+        while drain_until is None or time.monotonic() < drain_until:
+            if drain_until is None and stdin.closed.is_set():
+                drain_until = time.monotonic() + DRAIN_SECONDS
             try:
                 info = digest_once(store, max_inflated, protection)
             except StoreError as exc:
                 _report(DigestInfo(ok=False, error=str(exc)))
+                if drain_until is not None:
+                    break
                 stdin.closed.wait(RETRY_SECONDS)
                 continue
             if info.requests:
@@ -272,6 +281,8 @@ def run(url: str, options: dict[str, Any], max_inflated: int) -> None:
                 dirty = True
                 idle_since = time.monotonic()
                 continue
+            if drain_until is not None:
+                break  # the inbox is empty
             stdin.wait(POLL_SECONDS)
             if dirty and time.monotonic() - idle_since >= IDLE_SECONDS:
                 dirty = False
