@@ -15,7 +15,7 @@ figures. Bounded in time: ``--seconds`` per phase plus start-up.
 
     python benchmarks/http_bench.py [--seconds 10] [--connections 32] [--rounds 2]
         [--backends sqlite,postgresql] [--pg postgresql://127.0.0.1:5432/test] [--pg-workers 2]
-        [--serve-args=--in-process-writer]
+        [--serve-args=--inbox-backlog=1GiB]
 
 Diagnostic columns: CPU cores used by the server (with its children), the client and everything
 else on the machine (PostgreSQL's own processes, or other jobs: the machine may be shared),
@@ -185,7 +185,7 @@ def http_rate(
     key = subprocess.run([*cli, "keys", "add", "bench", "--db", url], capture_output=True, text=True, check=True).stdout.strip()
     port = free_port()
     log = (tmp / f"serve-{port}.log").open("wb")
-    args = [*cli, "serve", "--db", url, "--port", str(port), "--workers", str(workers), "--overload-events", "1000000",
+    args = [*cli, "serve", "--db", url, "--port", str(port), "--workers", str(workers), "--inbox-backlog", "100000000",
             "--public-metrics", "--max-client-connections", "100000", *extra]
     proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -81,6 +81,7 @@ def test_python_snippets_run_as_printed(block: str, tmp_path: Path) -> None:
         result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, env=env,
                                 capture_output=True, text=True, timeout=120, check=False)
         assert result.returncode == 0, result.stderr
+        server.digested()
         with sqlite3.connect(server.db_path) as db:
             stored = db.execute("SELECT COUNT(*) FROM events WHERE source = 'my-sensor'").fetchone()[0]
     assert stored >= 1

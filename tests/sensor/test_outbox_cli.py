@@ -23,6 +23,7 @@ emit.register(app)
 
 
 def stored(server: LocalServer) -> int:
+    server.digested()  # acknowledged bodies are events once the server has digested them
     with sqlite3.connect(server.db_path) as db:
         return int(db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 

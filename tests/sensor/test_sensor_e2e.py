@@ -33,6 +33,7 @@ def server(tmp_path: Path) -> Iterator[LocalServer]:
 
 
 def stored(srv: LocalServer) -> sqlite3.Connection:
+    srv.digested()  # acknowledged bodies are events once the server has digested them
     return sqlite3.connect(srv.db_path)
 
 

@@ -133,6 +133,14 @@ class Site:
         assert r.status_code == 200, r.text
         return r.text
 
+    def digested(self, timeout: float = 30.0) -> None:
+        """Wait until the inbox is empty: a 200 without a summary means the body is durable in
+        the inbox; its events are in the events table once the digester has been through it."""
+        deadline = time.monotonic() + timeout
+        while int(self.store.query("SELECT count(*) FROM inbox")[0][0]):
+            assert time.monotonic() < deadline, "the inbox was not digested in time"
+            time.sleep(0.05)
+
     def count(self, where: str = "1 = 1", params: tuple[object, ...] = ()) -> int:
         return int(self.store.query(f"SELECT count(*) FROM events WHERE {where}", params)[0][0])
 

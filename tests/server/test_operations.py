@@ -47,10 +47,12 @@ def wait_for(predicate: object, timeout: float = 20.0, what: str = "condition") 
         time.sleep(0.05)
 
 
-# --- 11.7: the writer hand-off ------------------------------------------------------------------
+# --- 11.7: the digester killed under load --------------------------------------------------------
 
 
-def test_killing_the_writer_during_hand_off_is_503_never_500(tmp_path: Path) -> None:
+def test_killing_the_digester_under_load_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    """Digesters killed (SIGKILL) at random instants while bodies are acknowledged: never a
+    500, and once a replacement has digested the inbox every acknowledged event is stored once."""
     gen = start_site(f"sqlite:///{tmp_path / 'events.db'}", tmp_path)
     site = next(gen)
     statuses: list[int] = []
@@ -68,31 +70,36 @@ def test_killing_the_writer_during_hand_off_is_503_never_500(tmp_path: Path) -> 
                 statuses.append(r.status_code)
                 if r.status_code == 200:
                     acked.append(ids(events))
-                elif r.status_code == 503:
+                else:
                     assert int(r.headers["retry-after"]) > 0
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(4)]
+    killed = 0
     try:
         assert site.server.proc is not None
         for t in threads:
             t.start()
-        for _ in range(6):  # kill the writer while batches are being handed to it
-            wait_for(lambda: len(statuses) > 0 and child_pids(site.server.proc.pid), what="a writer")  # type: ignore[union-attr]
+        while killed < 6:  # kill the digester while it digests
+            wait_for(lambda: len(statuses) > 0 and child_pids(site.server.proc.pid), what="a digester")  # type: ignore[union-attr]
             time.sleep(random.uniform(0.05, 0.3))
             for pid in child_pids(site.server.proc.pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            site.client.get("/readyz")  # replaces it
+                    killed += 1
         stop.set()
         for t in threads:
             t.join(timeout=60)
+        assert killed >= 6
         assert statuses
-        assert set(statuses) <= {200, 503}, sorted(set(statuses))
-        assert 503 in statuses  # the kills did hit hand-offs
+        assert set(statuses) <= {200, 429}, sorted(set(statuses))
+        site.digested(timeout=60)
         log = site.server.log.read_text()
         assert "Traceback" not in log
-        assert "ConnectionResetError" not in log
-        assert site.count_ids([i for batch in acked for i in batch]) == 100 * len(acked)
+        wanted = [i for batch in acked for i in batch]
+        stored = dict(site.store.query("SELECT event_id, count(*) FROM events GROUP BY event_id"))
+        assert all(i in stored for i in wanted), "an acknowledged event was lost"
+        assert all(n == 1 for n in stored.values()), "an event was stored twice"
+        assert len(stored) >= len(wanted)
     finally:
         stop.set()
         gen.close()
@@ -183,6 +190,7 @@ def test_a_database_read_only_at_start_recovers_by_itself(tmp_path: Path) -> Non
         r = httpx.post(server.url + "/caliper", content=envelope(events), headers=headers, timeout=30)
         assert r.status_code == 200
         with open_store(db) as store:
+            wait_for(lambda: store.query("SELECT count(*) FROM inbox") == [(0,)], what="the digest")
             n = store.query(f"SELECT count(*) FROM events WHERE event_id IN ({', '.join('?' * 3)})", ids(events))
         assert n[0][0] == 3
         assert "RuntimeWarning" not in server.log.read_text()
@@ -191,10 +199,10 @@ def test_a_database_read_only_at_start_recovers_by_itself(tmp_path: Path) -> Non
         server.stop()
 
 
-def test_a_writer_dying_of_sigbus_costs_no_restart(tmp_path: Path) -> None:
+def test_a_digester_dying_of_sigbus_costs_no_restart(tmp_path: Path) -> None:
     """A mapped page of a file changed underneath is a SIGBUS, which no error handling catches:
-    only the writer process dies (mmap is off, but the WAL index is always mapped); the server
-    answers 503 meanwhile and replaces the writer."""
+    in the digester (which does most of the writing) it costs only the digester (mmap is off,
+    but the WAL index is always mapped); the server keeps answering and replaces it."""
     path = tmp_path / "events.db"
     gen = start_site(f"sqlite:///{path}", tmp_path)
     site = next(gen)

@@ -28,23 +28,16 @@ def serve(
         str,
         typer.Option(help="SQLite: 'normal' survives a crash of the server; 'full' also a power loss (fsync per commit)."),
     ] = "normal",
-    overload_events: Annotated[
-        int | None,
-        typer.Option("--overload-events", help="Uncommitted events above which requests get 429 "
-                     "(default: what the writer commits within --latency-budget, as measured)."),
-    ] = None,
+    inbox_backlog: Annotated[
+        str,
+        typer.Option("--inbox-backlog", metavar="EVENTS_OR_BYTES",
+                     help="Digest backlog above which requests get 429: events (100000) or bytes of "
+                     "inboxed bodies (512MiB, 2GB)."),
+    ] = "100000",
     latency_budget: Annotated[
-        float, typer.Option("--latency-budget", help="Seconds a request should wait for its commit at most; "
-                            "sets the default 429 threshold.")
+        float, typer.Option("--latency-budget", help="Seconds a request should take at most: requests in "
+                            "progress beyond what the server finishes in this time get 429.")
     ] = 2.0,
-    writer_process: Annotated[
-        bool | None,
-        typer.Option(
-            "--writer-process/--in-process-writer",
-            help="Run the store writer in a child process (default: yes for SQLite, no for PostgreSQL).",
-            show_default=False,
-        ),
-    ] = None,
     key_cache_seconds: Annotated[
         float, typer.Option("--key-cache-seconds", help="How long a key lookup is cached (revocation delay).")
     ] = 1.0,
@@ -79,12 +72,15 @@ def serve(
 
     if durability not in ("normal", "full"):
         fail("--durability must be 'normal' or 'full'")
+    from caliper_stream.server.overload import parse_backlog
+
     url = default_db_url(db)
     try:
+        backlog_events, backlog_bytes = parse_backlog(inbox_backlog)
         settings = Settings(
             db=url, path=path, max_bytes=max_bytes, durability=durability,  # type: ignore[arg-type]
-            overload_events=overload_events, latency_budget=latency_budget,
-            key_cache_seconds=key_cache_seconds, writer_process=writer_process,
+            inbox_backlog_events=backlog_events, inbox_backlog_bytes=backlog_bytes, latency_budget=latency_budget,
+            key_cache_seconds=key_cache_seconds,
             public_metrics=public_metrics, auth_failures=auth_failures, auth_window=auth_window,
             header_timeout=header_timeout, body_timeout=body_timeout,
             max_client_connections=max_client_connections, host=host, port=port, workers=workers,

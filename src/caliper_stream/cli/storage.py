@@ -279,6 +279,10 @@ def stats(
     out_console.print(
         f"{s.events:,} events, {s.dead_letters:,} dead letters ({s.dead_letters_pending:,} pending)", highlight=False
     )
+    out_console.print(
+        f"inbox: {s.inbox.rows:,} request bodies pending ({s.inbox.events:,} events, {s.inbox.bytes:,} bytes)",
+        highlight=False,
+    )
     for title, counts in (("source", s.by_source), ("type", s.by_type), ("action", s.by_action), ("day", s.by_day)):
         table = Table(title, "events", title=f"by {title}", title_justify="left")
         for c in counts:

@@ -1,13 +1,17 @@
 """The HTTP server Learn posts its Caliper stream to.
 
-`create_app` builds one Starlette app around one store and one group-commit writer; there is
-no module-level app, so tests and ``serve --workers N`` each get their own (N workers are N
-processes, each with its own writer: right for PostgreSQL, refused for SQLite where one
-process with one writer already groups every concurrent request into one commit).
+`create_app` builds one Starlette app around one store, one group-commit writer (request
+bodies into the inbox) and one digester child process (inbox into events); there is no
+module-level app, so tests and ``serve --workers N`` each get their own (N workers are N
+processes, each with its own writer and digester: right for PostgreSQL, where digesters share
+the inbox with SKIP LOCKED, refused for SQLite where one process with one writer already groups
+every concurrent request into one commit).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import threading
@@ -35,10 +39,10 @@ from caliper_stream.server.health import Health, WriterState
 from caliper_stream.server.ingest import IngestEndpoint
 from caliper_stream.server.metrics import Metrics
 from caliper_stream.server.openapi import describe
-from caliper_stream.server.overload import Overload, RequestGate
+from caliper_stream.server.overload import WATCH_SECONDS, Overload, RequestGate
 from caliper_stream.server.problems import problem
 from caliper_stream.server.settings import SETTINGS_ENV, Settings
-from caliper_stream.server.storage import BatchWriter, WriterProcess
+from caliper_stream.server.storage import Digester, DigestInfo
 from caliper_stream.store.base import Store
 from caliper_stream.store.writer import CommitInfo, Writer
 
@@ -71,37 +75,53 @@ def create_app(settings: Settings, store: Store, *, close_store: bool = False) -
     """The app for `store`; its lifespan starts and drains the writer (and closes the store
     when `close_store`)."""
     metrics = Metrics()
-    overload = Overload(settings.latency_budget, settings.overload_events)
+    overload = Overload(store, settings.inbox_backlog_events, settings.inbox_backlog_bytes)
     state = WriterState()
 
     def on_commit(info: CommitInfo) -> None:
         metrics.commit(info)
-        overload.commit(info)
         state.commit(info)
 
-    writer: BatchWriter
-    if settings.use_writer_process:
-        writer = WriterProcess(store.url, store_options(settings), on_commit=on_commit)
-    else:
-        writer = Writer(store, on_commit=on_commit)
+    def on_digest(info: DigestInfo) -> None:
+        metrics.digest(info.requests, info.events, info.seconds, info.ok, info.isolated, info.outcomes)
+        if info.ok:
+            overload.digested(info.events + info.duplicates + info.dead_letters)
+
+    writer = Writer(store, on_commit=on_commit)
+    digester = Digester(store.url, store_options(settings), settings.max_inflated_bytes, on_digest=on_digest)
     keys = KeyRing(store, settings.key_cache_seconds)
-    endpoint = IngestEndpoint(settings, writer, keys, metrics, overload, protection_for(store))
+    endpoint = IngestEndpoint(settings, writer, digester, keys, metrics, overload, protection_for(store))
     api = ReadAPI(store, keys, REPORTS)
     health = Health(
-        store, writer, metrics, describe(settings, extra_paths=api.openapi_paths()), state,
+        store, writer, digester, overload, metrics, describe(settings, extra_paths=api.openapi_paths()), state,
         public_metrics=settings.public_metrics, authorized=endpoint.authorize,
     )
     nightly = Nightly(store)  # retention, when the store has a schedule
 
+    async def watch() -> None:
+        """Keep the backlog gauges current and the digester running (it may be killed)."""
+        while True:
+            with contextlib.suppress(Exception):
+                metrics.backlog(await overload.refresh())
+            with contextlib.suppress(Exception):
+                if not digester.running:
+                    await digester.start()
+            await asyncio.sleep(WATCH_SECONDS)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await writer.start()
+        await digester.start()
+        watching = asyncio.create_task(watch())
         nightly.start()
         try:
             yield
         finally:
             nightly.stop()
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
             await writer.stop()
+            await digester.stop()
             if close_store:
                 store.close()
 
@@ -125,7 +145,7 @@ def create_app(settings: Settings, store: Store, *, close_store: bool = False) -
             Middleware(SecurityHeaders),
             Middleware(
                 RequestGate, path=settings.path, budget=settings.latency_budget,
-                retry_after=settings.retry_after, enabled=settings.overload_events is None,
+                retry_after=settings.retry_after,
             ),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
@@ -133,6 +153,7 @@ def create_app(settings: Settings, store: Store, *, close_store: bool = False) -
     )
     app.state.settings = settings
     app.state.writer = writer
+    app.state.digester = digester
     app.state.metrics = metrics
     app.state.health = health
     return app

@@ -5,11 +5,15 @@ database down) ``/readyz`` answers 503 with that reason until a commit succeeds 
 write probe (`Store.probe_write`, which also re-opens a write connection a failure left
 unusable) shows that the database can write again. A server started on a read-only database is
 therefore "not ready" from the start, and ready by itself once the file is writable.
+
+A digest backlog does not make a server unready (its bodies are durable, and another replica
+or this one digests them); ``/readyz`` says how large it is and how fast it drains.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -18,10 +22,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from caliper_stream.server.metrics import CONTENT_TYPE_LATEST, Metrics
+from caliper_stream.server.overload import Overload
 from caliper_stream.server.problems import problem
-from caliper_stream.server.storage import BatchWriter
+from caliper_stream.server.storage import Digester
 from caliper_stream.store.base import Store
-from caliper_stream.store.writer import CommitInfo
+from caliper_stream.store.writer import CommitInfo, Writer
 
 #: A readiness probe that takes longer than this counts as "database unreachable".
 READY_TIMEOUT = 5.0
@@ -61,7 +66,9 @@ class Health:
     def __init__(
         self,
         store: Store,
-        writer: BatchWriter,
+        writer: Writer,
+        digester: Digester,
+        overload: Overload,
         metrics: Metrics,
         openapi: dict[str, object],
         state: WriterState,
@@ -71,6 +78,8 @@ class Health:
     ) -> None:
         self.store = store
         self.writer = writer
+        self.digester = digester
+        self.overload = overload
         self.metrics = metrics
         self.openapi = _encode(openapi)
         self.state = state
@@ -99,12 +108,17 @@ class Health:
         return _json({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        """Ready to store: the writer runs and the database answers."""
+        """Ready to store: the writer runs and the database answers; says the digest backlog."""
         if not self.writer.running:
             try:  # a writer that died is replaced here too, not only by the next write
                 await self.writer.start()
             except Exception as exc:
                 return problem("unavailable", f"the store writer is not running: {exc}")
+        if not self.digester.running:
+            try:  # replaced here too, not only by the server's watch
+                await self.digester.start()
+            except Exception as exc:
+                return problem("unavailable", f"the digester is not running: {exc}")
         try:
             await asyncio.wait_for(asyncio.to_thread(self.store.ping), READY_TIMEOUT)
         except TimeoutError:
@@ -114,7 +128,14 @@ class Health:
         why = await self.writable()
         if why is not None:
             return problem("unavailable", why)
-        return _json({"status": "ready"})
+        with contextlib.suppress(Exception):
+            await self.overload.refresh()
+        inbox = self.overload.inbox
+        return _json({
+            "status": "ready",
+            "inbox": {"rows": inbox.rows, "events": inbox.events, "bytes": inbox.bytes},
+            "digested_events_per_second": round(self.overload.rate, 1),
+        })
 
     async def metrics_route(self, request: Request) -> Response:
         """Prometheus text; needs an API key unless the server runs with ``--public-metrics``."""

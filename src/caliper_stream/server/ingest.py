@@ -1,10 +1,19 @@
 """The endpoint Learn posts to: ``POST`` stores a payload, ``GET`` answers the 1.2 config request.
 
-A request is answered 2xx only after every one of its events is committed, as an event or as
-a dead letter. The body goes through the same reader and `ingest.prepare` as every other
-input, so an event that is not storable becomes a dead letter and never costs its batch. A
-body that is not a Caliper payload at all (or that declares an unknown ``dataVersion``) is
-kept whole as one dead letter *before* it is refused, so nothing a sensor sent is ever lost.
+A request is answered 2xx only once its bytes are durable. An ordinary body (one JSON
+envelope with a supported ``dataVersion`` and at least one event, labelled JSON, no summary
+asked) is checked by one shallow decode (`inboxable`) and committed to the inbox as received;
+the digester (`server.storage`) turns it into events and dead letters behind. Its answer
+can no longer depend on its events, and it does not: the events of an envelope become events
+or dead letters, but the whole request is a 200 whatever they hold.
+
+Every other body is parsed here, as before, because its answer depends on what it holds: a
+summary (``Prefer: return=representation``) counts its events, a body that is not Caliper
+(400), declares an unknown ``dataVersion`` (422), is labelled as something else (415 or a
+warning) or is gzip (whose inflation may be a 413). It goes through the same reader and
+`ingest.prepare` as every other input; a refused body is kept whole as one dead letter
+*before* it is refused. In a pseudonymous store every body is parsed here, so that nothing
+personal rests in the inbox in clear.
 """
 
 from __future__ import annotations
@@ -25,12 +34,13 @@ from caliper_stream.problems import Problem, warning
 from caliper_stream.server.auth import KeyRing, Throttle, key_from_header
 from caliper_stream.server.metrics import Metrics
 from caliper_stream.server.overload import Overload
-from caliper_stream.server.payload import Parsed, TooLarge, parse, refuse
+from caliper_stream.server.payload import MAX_ITEMS, Parsed, TooLarge, parse, refuse
 from caliper_stream.server.problems import problem
 from caliper_stream.server.settings import Settings
-from caliper_stream.server.storage import BatchWriter
-from caliper_stream.store.base import WriteResult
-from caliper_stream.vocab import CONTEXTS
+from caliper_stream.server.storage import Digester
+from caliper_stream.store.base import Inboxed, WriteResult
+from caliper_stream.store.writer import Writer
+from caliper_stream.vocab import CONTEXTS, version_of_context
 
 #: Media types read as Caliper JSON (any ``+json`` suffix too); gzip is detected from the bytes.
 JSON_TYPES = frozenset(
@@ -57,6 +67,30 @@ DUPLICATE_NOTE = (
 _encode = msgspec.json.Encoder().encode
 
 
+class _Envelope(msgspec.Struct, rename="camel"):
+    """What `inboxable` looks at: the envelope's data as unparsed pieces, and its version."""
+
+    data: list[msgspec.Raw]
+    data_version: Any = None
+
+
+_probe = msgspec.json.Decoder(_Envelope).decode
+
+
+def inboxable(body: bytes) -> int:
+    """The number of events when `body` is one envelope whose answer cannot depend on them
+    (a supported or absent ``dataVersion``, 1 to `MAX_ITEMS` pieces in ``data``), else 0. One
+    shallow decode: the events are skipped over, not parsed."""
+    try:
+        envelope = _probe(body)
+    except (msgspec.DecodeError, RecursionError):
+        return 0
+    version = envelope.data_version
+    if version is not None and (not isinstance(version, str) or version_of_context(version) is None):
+        return 0
+    return len(envelope.data) if len(envelope.data) <= MAX_ITEMS else 0
+
+
 def media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
@@ -80,7 +114,8 @@ class IngestEndpoint:
     def __init__(
         self,
         settings: Settings,
-        writer: BatchWriter,
+        writer: Writer,
+        digester: Digester,
         keys: KeyRing,
         metrics: Metrics,
         overload: Overload,
@@ -89,11 +124,11 @@ class IngestEndpoint:
         self.settings = settings
         self.privacy = privacy  # a pseudonymous store's protection, applied before anything is stored
         self.writer = writer
+        self.digester = digester
         self.keys = keys
         self.metrics = metrics
         self.overload = overload
         self.throttle = Throttle(settings.auth_failures, settings.auth_window)
-        self.pending = 0  # events parsed and not yet committed: the overload signal
 
     async def _authenticate(self, request: Request) -> str | Response:
         client = request.client.host if request.client else ""
@@ -158,15 +193,17 @@ class IngestEndpoint:
         refused = None
         if encoding not in ENCODINGS:
             refused = f"Content-Encoding {encoding!r} is not supported; use gzip or none"
-        if refused is None and self.pending > self.overload.limit:
-            return problem(
-                "overloaded",
-                f"{self.pending} events are waiting to be stored; retry later",
-                retry_after=self.settings.retry_after,
-            )
+        busy = None if refused is not None else self.overload.refusal()
+        if busy is not None:
+            return problem("overloaded", busy, retry_after=self.settings.retry_after)
         try:
             body = await self._body(request)
             log["bytes"] = len(body)
+            events = 0
+            if refused is None and self.privacy is None and is_json(ctype) and not wants_summary(request):
+                events = inboxable(body)
+            if events:
+                return await self._inbox(Inboxed(body, source, now(), ctype, events), log)
             if refused is not None:
                 # 415, but after keeping the body as a dead letter: an authenticated source's
                 # bytes are never dropped, whatever it labelled them (replay them once it is fixed)
@@ -198,14 +235,14 @@ class IngestEndpoint:
         parsed.batch.warnings.insert(0, warning("", f"{why}; the body was read as JSON: send application/json"))
         return parsed
 
-    async def _store(self, request: Request, parsed: Parsed, source: str, log: dict[str, Any]) -> Response:
-        batch = parsed.batch
-        size = len(batch)
-        self.pending += size
-        self.metrics.pending.set(self.pending)
+    async def _commit(self, work: Batch | Inboxed) -> WriteResult | Response:
+        """Hand `work` to the writer; its result once committed, or the 503 answer."""
+        size = len(work)
+        self.overload.pending += size
+        self.metrics.pending.set(self.overload.pending)
         started = time.perf_counter()
         try:
-            result = await self.writer.write(batch)
+            result = await self.writer.write(work)
         except StoreError as exc:  # unavailable or not: nothing of this request is stored
             self.metrics.unavailable.inc()
             return problem(
@@ -215,9 +252,27 @@ class IngestEndpoint:
                 retry_after=self.settings.retry_after,
             )
         finally:
-            self.pending -= size
-            self.metrics.pending.set(self.pending)
+            self.overload.pending -= size
+            self.metrics.pending.set(self.overload.pending)
         self.metrics.write_wait.observe(time.perf_counter() - started)
+        return result
+
+    async def _inbox(self, body: Inboxed, log: dict[str, Any]) -> Response:
+        """Commit the body to the inbox and answer 200; the digester does the rest."""
+        result = await self._commit(body)
+        if isinstance(result, Response):
+            return result
+        self.digester.nudge()
+        self.metrics.inboxed(body.events, len(body.body))
+        log.update(inboxed=body.events)
+        return Response(b"", status_code=200)
+
+    async def _store(self, request: Request, parsed: Parsed, source: str, log: dict[str, Any]) -> Response:
+        batch = parsed.batch
+        size = len(batch)
+        result = await self._commit(batch)
+        if isinstance(result, Response):
+            return result
         self.metrics.request_events.observe(size)
         self.metrics.outcome(source, parsed.row_types, parsed.rejected_types, result.accepted)
         log.update(accepted=result.accepted, duplicates=result.duplicates, rejected=result.dead_letters)

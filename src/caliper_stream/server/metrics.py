@@ -15,6 +15,7 @@ from collections import Counter as Tally
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from caliper_stream.store.base import Backlog
 from caliper_stream.store.writer import CommitInfo
 from caliper_stream.validate.rules import EVENTS
 
@@ -102,6 +103,35 @@ class Metrics:
             registry=r,
         )
 
+        self.inboxed_requests = Counter(
+            "caliper_inboxed_requests", "Request bodies acknowledged once committed to the inbox.", registry=r
+        )
+        self.inboxed_events = Counter(
+            "caliper_inboxed_events", "Events of the bodies committed to the inbox (as counted at the door).",
+            registry=r,
+        )
+        self.inbox_rows = Gauge(
+            "caliper_inbox_rows", "Request bodies in the inbox, waiting to be digested (all replicas).", registry=r
+        )
+        self.inbox_events = Gauge(
+            "caliper_inbox_events", "Events in the inbox's bodies, waiting to be digested.", registry=r
+        )
+        self.inbox_bytes = Gauge("caliper_inbox_bytes", "Bytes of the inbox's bodies.", registry=r)
+        self.digested_requests = Counter(
+            "caliper_digested_requests", "Inbox rows this server's digester turned into events and dead letters.",
+            registry=r,
+        )
+        self.digested_events = Counter(
+            "caliper_digested_events", "Events the digester stored (new ones; rate() is the digest rate).",
+            registry=r,
+        )
+        self.digest_seconds = Histogram(
+            "caliper_digest_seconds", "Duration of one digest transaction.", buckets=_LATENCY, registry=r
+        )
+        self.digest_failures = Counter(
+            "caliper_digest_failures", "Digest attempts that failed (their rows stay in the inbox).", registry=r
+        )
+
     def request(self, method: str, status: int, seconds: float) -> None:
         method = method if method in _METHODS else "other"  # any token is a valid HTTP method
         self.requests.labels(method, str(status)).inc()
@@ -141,6 +171,29 @@ class Metrics:
             self.dead_lettered_rows.inc(info.isolated)
         if not info.ok:
             self.commit_failures.inc()
+
+    def inboxed(self, events: int, size: int) -> None:
+        self.inboxed_requests.inc()
+        self.inboxed_events.inc(events)
+
+    def backlog(self, backlog: Backlog) -> None:
+        self.inbox_rows.set(backlog.rows)
+        self.inbox_events.set(backlog.events)
+        self.inbox_bytes.set(backlog.bytes)
+
+    def digest(self, requests: int, events: int, seconds: float, ok: bool, isolated: int,
+               outcomes: list[tuple[str, str, str, int]]) -> None:
+        """Digester hook: one digest (or failed attempt) the child reported."""
+        if not ok:
+            self.digest_failures.inc()
+            return
+        self.digested_requests.inc(requests)
+        self.digested_events.inc(events)
+        self.digest_seconds.observe(seconds)
+        if isolated:
+            self.dead_lettered_rows.inc(isolated)
+        for source, type_, outcome, n in outcomes:
+            self.events.labels(source, type_label(type_), outcome).inc(n)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

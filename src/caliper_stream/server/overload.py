@@ -1,60 +1,94 @@
-"""When to answer 429: as soon as the events waiting for the writer exceed what it commits
-within the latency budget.
+"""When to answer 429: when the digest backlog (inbox rows not yet digested, plus the events
+this process holds and has not committed) passes ``--inbox-backlog``, and when more requests
+are in progress than the server finishes within the latency budget (`RequestGate`).
 
-A fixed threshold cannot fit every machine: 50,000 waiting events are 2 s of work for a fast
-disk and 20 s for a slow one, and a sender with a 15 s timeout gives up and retries (piling on)
-long before a too-high threshold triggers. So the threshold follows the measured commit rate:
-``rate × latency_budget`` events, where rate is rows per second of commit time, averaged over
-the recent commits (large commits weigh more, as they should: under load commits are large).
-Until the first commits are measured, `START_RATE` stands in; `FLOOR` keeps a slow start from
-refusing the first requests. An explicit ``--overload-events`` replaces the derived value.
+The inbox decouples acknowledging from digesting, so the commit latency of requests no longer
+grows with the load; what grows is the backlog. Bounding it bounds how far the stored events
+may lag behind what was acknowledged (and the disk the inbox takes), whatever the machine:
+``backlog / digest rate`` is the lag, and ``/readyz`` and ``/metrics`` say both. On
+PostgreSQL the inbox is shared, so every replica sees (and refuses on) the same backlog.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
 import time
 from collections import deque
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from caliper_stream.server.problems import problem
-from caliper_stream.store.writer import CommitInfo
+from caliper_stream.store.base import Backlog, Store
 
-#: Rows per second assumed before any commit is measured (a modest disk with SQLite).
-START_RATE = 5_000.0
-#: The threshold never goes below this many events (a few normal Learn batches).
-FLOOR = 500
-#: Weight kept by the past at each commit (≈ the last 20 commits count).
-DECAY = 0.95
+#: Seconds between two looks at the inbox's size.
+WATCH_SECONDS = 0.5
+#: Weight kept by the past at each digest report (≈ the last 20 count) for the rate.
+DECAY = 0.9
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_backlog(text: str) -> tuple[int | None, int | None]:
+    """``--inbox-backlog``: a number of events (``100000``) or of bytes (``512MiB``, ``2GB``);
+    returns (events, bytes), one of them None."""
+    m = _SIZE.match(text)
+    if m is None:
+        raise ValueError(f"--inbox-backlog must be a number of events or a size such as 512MiB, not {text!r}")
+    number, unit = int(m.group(1)), (m.group(2) or "").lower()
+    if not unit:
+        return number, None
+    return None, number * _UNITS[unit]
 
 
 class Overload:
-    """The 429 threshold: fixed, or derived from the commit rate and the latency budget."""
+    """The digest backlog and its limit; `watch` keeps the inbox's size current."""
 
-    def __init__(self, budget: float, fixed: int | None = None) -> None:
-        self.budget = budget
-        self.fixed = fixed
-        self._rows = START_RATE  # decayed sums: rows over seconds is the recent rate
-        self._seconds = 1.0
+    def __init__(self, store: Store, max_events: int | None, max_bytes: int | None) -> None:
+        self.store = store
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.inbox = Backlog()
+        #: events this process holds (parsed or inboxed) and has not committed yet
+        self.pending = 0
+        self._events = 0.0  # decayed sums: events over seconds is the recent digest rate
+        self._seconds = 0.0
+        self._last = time.monotonic()
 
-    def commit(self, info: CommitInfo) -> None:
-        """Writer hook: learn the rate from one transaction."""
-        if not info.ok or info.rows <= 0 or info.seconds <= 0:
-            return
-        self._rows = self._rows * DECAY + info.rows
-        self._seconds = self._seconds * DECAY + info.seconds
+    def refusal(self) -> str | None:
+        """Why a new request gets 429 now, or None."""
+        events = self.inbox.events + self.pending
+        if self.max_events is not None and events > self.max_events:
+            return f"{events} events are waiting to be digested (limit {self.max_events}); retry later"
+        if self.max_bytes is not None and self.inbox.bytes > self.max_bytes:
+            return f"{self.inbox.bytes} bytes are waiting to be digested (limit {self.max_bytes}); retry later"
+        return None
+
+    def digested(self, events: int) -> None:
+        """Digester hook: learn the rate from one digest."""
+        now = time.monotonic()
+        self._events = self._events * DECAY + events
+        self._seconds = self._seconds * DECAY + (now - self._last)
+        self._last = now
 
     @property
     def rate(self) -> float:
-        """Recent rows committed per second of commit time."""
-        return self._rows / self._seconds
+        """Recent events digested per second (by this server's digester)."""
+        return self._events / self._seconds if self._seconds > 0 else 0.0
 
-    @property
-    def limit(self) -> int:
-        """Waiting events above which new requests get 429."""
-        if self.fixed is not None:
-            return self.fixed
-        return max(FLOOR, int(self.rate * self.budget))
+    async def refresh(self) -> Backlog:
+        self.inbox = await asyncio.to_thread(self.store.inbox_backlog)
+        return self.inbox
+
+    async def watch(self, interval: float = WATCH_SECONDS) -> None:
+        """Keep `inbox` current (a store that cannot answer keeps the last value)."""
+        while True:
+            with contextlib.suppress(Exception):
+                await self.refresh()
+            await asyncio.sleep(interval)
 
 
 #: Requests always let in at once, whatever the measured rate (a cold start measures nothing).

@@ -32,20 +32,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: ``full`` makes every commit survive power loss (fsync per commit); ``normal`` survives a
     #: process crash, which is what a killed server needs, at a fraction of the fsyncs.
     durability: Durability = "normal"
-    #: Events received but not yet committed above which new requests get 429. None: derived
-    #: from the measured commit rate, as what the writer commits within `latency_budget`.
-    overload_events: int | None = None
-    #: Seconds a request should wait at most for its commit: the derived overload threshold
-    #: keeps the queue to what the writer commits in this time, so 429 comes before latency.
+    #: Events waiting to be digested (in the inbox, or held by this process) above which new
+    #: requests get 429; and/or the same in bytes of inboxed bodies (None: no limit).
+    inbox_backlog_events: int | None = 100_000
+    inbox_backlog_bytes: int | None = None
+    #: Seconds a request should take at most: requests in progress beyond what the server
+    #: finishes in this time get 429 (`overload.RequestGate`).
     latency_budget: float = 2.0
     #: Seconds a client is told to wait (``Retry-After``) on 429 and 503.
     retry_after: int = 5
     #: Seconds an API key lookup is cached; 0 looks every request up (revocation is then
     #: immediate, otherwise it takes effect within this time).
     key_cache_seconds: float = 1.0
-    #: Run the store writer in a child process (see `caliper_stream.server.storage`); None:
-    #: yes for SQLite, whose writer needs the GIL for every row, no for PostgreSQL.
-    writer_process: bool | None = None
     #: ``/metrics`` answers without an API key (otherwise any active key is needed, e.g. one
     #: made for Prometheus with ``keys add prometheus``).
     public_metrics: bool = False
@@ -73,8 +71,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(f"path must start with '/': {self.path!r}")
         if self.max_bytes <= 0 or self.max_inflated_bytes <= 0:
             raise ValueError("size limits must be positive")
-        if self.overload_events is not None and self.overload_events < 0:
-            raise ValueError("overload_events must not be negative")
+        if any(v is not None and v < 0 for v in (self.inbox_backlog_events, self.inbox_backlog_bytes)):
+            raise ValueError("the inbox backlog limit must not be negative")
         if self.latency_budget <= 0:
             raise ValueError("latency_budget must be positive")
         if self.workers < 1:
@@ -83,10 +81,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def sqlite(self) -> bool:
         return self.db.split(":", 1)[0].lower() == "sqlite"
-
-    @property
-    def use_writer_process(self) -> bool:
-        return self.sqlite if self.writer_process is None else self.writer_process
 
     def to_env(self) -> str:
         return msgspec.json.encode(self).decode()

@@ -1,298 +1,303 @@
-"""The store writer in a process of its own, behind the `Writer` interface (used for SQLite).
+"""The digester: a child process of every server that turns inboxed bodies into events.
 
-Why: the writer thread spends most of a commit inside SQLite, which releases the GIL, but it
-needs the GIL back for every row it binds, while the event loop holds it to read and parse
-bodies. In one process the server therefore never used more than one core (measured on two
-cores: the writer busy 100% of the time, the process at 0.94 cores). In a process of its own
-the writer competes only with the small loop that receives batches, and parsing runs on the
-other core. Group commit is unchanged: one writer, one transaction for all waiting requests,
-each request answered after its commit.
+Why a process: digesting (gunzip, read, decode, key data, binding every row) is CPU work
+that needs the GIL, while the HTTP process's event loop needs it to read bodies; in a process
+of its own it runs on the other core. Acknowledging is therefore as cheap as inserting a body,
+and the backlog drains behind at its own pace.
 
-Protocol over a socket pair, one frame per message: kind (1 byte), request id (8), length (4),
-msgpack payload. The parent sends ``W`` (a Batch); the child answers ``R`` (WriteResult) or
-``E`` (error) for that id, sends ``C`` (CommitInfo, for metrics) after each transaction and
-``Y`` once ready. When the parent closes its end (or dies, even by SIGKILL) the child finishes
-the writes it has received, and exits.
+Each digest is ONE transaction (`Store.digest_inbox`): claim the oldest rows (PostgreSQL:
+``FOR UPDATE SKIP LOCKED``, so that the digesters of several replicas share them), store their
+events and dead letters, delete the rows. Killed at any instant, a digest either committed or
+left its rows in the inbox for the next one; events dedupe on their key and dead letters on
+their digest, so a digest redone stores nothing twice. A batch the database refuses because of
+a value is isolated as in `caliper_stream.store.writer` (a poison event costs only itself).
+
+Protocol: the parent writes a line to the child's stdin after each inbox commit (a nudge; the
+child also polls, for other replicas' rows); closing stdin (or dying, even by SIGKILL) makes
+the child digest what the inbox holds, for at most `DRAIN_SECONDS`, and exit (what is left is
+digested by the next start, or by another replica). The child writes one JSON line (`DigestInfo`)
+to stdout per digest, for metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
-import socket
-import struct
-import subprocess
 import sys
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
 from caliper_stream.errors import StoreError, StoreUnavailable
-from caliper_stream.ingest import Batch
-from caliper_stream.store.base import WriteResult
-from caliper_stream.store.writer import CommitInfo
+from caliper_stream.ingest import Batch, Protection
+from caliper_stream.problems import Problem
+from caliper_stream.server.payload import TooLarge, parse, refuse
+from caliper_stream.store.base import Inboxed, Store
 
-_HEADER = struct.Struct(">cQI")
 _CHILD_MAIN = "import sys; from caliper_stream.server.storage import main; main(sys.argv[1:])"
-#: What a failed hand-off to the child can raise: the channel reset or closed under us (the
-#: child was killed), or a child that cannot be started. Each means "not stored; retry".
-HANDOFF_ERRORS = (OSError, RuntimeError, EOFError)
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 60.0
-SOCKET_BUFFER = 4 * 1024 * 1024
+STOP_TIMEOUT = 30.0  # more than DRAIN_SECONDS plus one digest
+#: Inbox rows claimed per digest (≈ 2,000 events of Learn's 100-event envelopes).
+DIGEST_ROWS = 20
+#: Seconds between looks at an inbox nobody nudged about (other replicas' rows, restarts).
+POLL_SECONDS = 0.5
+#: Seconds without work after which the store is checkpointed (SQLite's WAL truncated).
+IDLE_SECONDS = 2.0
+#: Seconds a stopping digester (its parent stopped or died) goes on digesting what is inboxed.
+DRAIN_SECONDS = 10.0
+#: Seconds to wait before retrying a store that cannot commit.
+RETRY_SECONDS = 1.0
 
 
-class _Error(msgspec.Struct):
-    unavailable: bool
-    message: str
+class DigestInfo(msgspec.Struct, frozen=True):
+    """One digest transaction (or a failed attempt), as the child reports it."""
+
+    requests: int = 0
+    events: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    seconds: float = 0.0
+    ok: bool = True
+    error: str = ""
+    isolated: int = 0
+    #: [source, type label, outcome, count] for the events metric
+    outcomes: list[tuple[str, str, str, int]] = msgspec.field(default_factory=list)
 
 
-_encode = msgspec.msgpack.Encoder().encode
-_decode_batch = msgspec.msgpack.Decoder(Batch).decode
-_decode_result = msgspec.msgpack.Decoder(WriteResult).decode
-_decode_error = msgspec.msgpack.Decoder(_Error).decode
-_decode_commit = msgspec.msgpack.Decoder(CommitInfo).decode
+_decode_info = msgspec.json.Decoder(DigestInfo).decode
+_encode = msgspec.json.Encoder().encode
 
 
-class BatchWriter(Protocol):
-    """What the endpoint needs of a writer: the in-process `Writer` or a `WriterProcess`."""
-
-    @property
-    def running(self) -> bool: ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def write(self, batch: Batch) -> WriteResult: ...
-
-
-def _frame(kind: bytes, ident: int, payload: bytes = b"") -> bytes:
-    return _HEADER.pack(kind, ident, len(payload)) + payload
-
-
-async def _read_frame(reader: asyncio.StreamReader) -> tuple[bytes, int, bytes] | None:
-    try:
-        kind, ident, size = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-        return kind, ident, await reader.readexactly(size)
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
-
-
-class WriterProcess:
-    """Drop-in for `caliper_stream.store.writer.Writer`, with the writer in a child process."""
+class Digester:
+    """The parent's handle on the digester child: start, nudge, stop; replaced when it dies."""
 
     def __init__(
-        self, url: str, options: dict[str, Any], *, on_commit: Callable[[CommitInfo], None] | None = None
+        self, url: str, options: dict[str, Any], max_inflated: int,
+        *, on_digest: Callable[[DigestInfo], None] | None = None,
     ) -> None:
         self.url = url
         self.options = options
-        self.on_commit = on_commit
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._out: asyncio.StreamWriter | None = None
-        self._reader_task: asyncio.Task[None] | None = None
-        self._waiting: dict[int, asyncio.Future[WriteResult]] = {}
-        self._ids = itertools.count(1)
-        self._ready: asyncio.Future[None] | None = None
-        self._restart_lock: asyncio.Lock | None = None
+        self.max_inflated = max_inflated
+        self.on_digest = on_digest
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._lock: asyncio.Lock | None = None
         self._stopped = False
 
     @property
     def running(self) -> bool:
-        return (
-            self._proc is not None
-            and self._proc.poll() is None
-            and self._reader_task is not None
-            and not self._reader_task.done()
-        )
+        return self._proc is not None and self._proc.returncode is None
 
     @property
-    def pending(self) -> int:
-        return len(self._waiting)
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     async def start(self) -> None:
-        """Start the child (or replace one that died); returns once it can write. Concurrent
-        callers (a request and ``/readyz``) share one start."""
-        if self._restart_lock is None:
-            self._restart_lock = asyncio.Lock()
-        async with self._restart_lock:
-            if not self.running:
-                await self._start()
-
-    async def _start(self) -> None:
-        await self._close()
-        self._stopped = False
-        ours, theirs = socket.socketpair()
-        for sock in (ours, theirs):  # a 100-event batch is ~450 KB: pass it in one go
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
-        with theirs:
-            # ``-c`` rather than ``-m caliper_stream.server.storage``: running a module of an
-            # already imported package as __main__ makes runpy warn on every start
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_MAIN, str(theirs.fileno()), self.url, json.dumps(self.options)],
-                pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL,
+        """Start the child, or replace one that died (concurrent callers share one start)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self.running:
+                return
+            await self._reap()
+            self._stopped = False
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _CHILD_MAIN, self.url, json.dumps(self.options), str(self.max_inflated),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             )
-        reader, self._out = await asyncio.open_unix_connection(sock=ours)
-        self._ready = asyncio.get_running_loop().create_future()
-        self._reader_task = asyncio.create_task(self._read_loop(reader))
-        try:
-            await asyncio.wait_for(asyncio.shield(self._ready), START_TIMEOUT)
-        except TimeoutError:
-            await self._close()
-            raise StoreUnavailable(f"the writer process did not start within {START_TIMEOUT:g} s") from None
-        except BaseException:
-            await self._close()
-            raise
+            self._reader = asyncio.create_task(self._read(self._proc))
 
-    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        failure: BaseException = StoreUnavailable("the writer process exited")
-        try:
-            while (frame := await _read_frame(reader)) is not None:
-                kind, ident, payload = frame
-                if kind == b"C":
-                    if self.on_commit is not None:
-                        self.on_commit(_decode_commit(payload))
-                    continue
-                if kind == b"Y":
-                    if self._ready is not None and not self._ready.done():
-                        self._ready.set_result(None)
-                    continue
-                if kind == b"E" and ident == 0:
-                    error = _decode_error(payload)
-                    failure = StoreUnavailable(error.message)
-                    break
-                future = self._waiting.pop(ident, None)
-                if future is None or future.done():
-                    continue
-                if kind == b"R":
-                    future.set_result(_decode_result(payload))
-                else:
-                    error = _decode_error(payload)
-                    future.set_exception((StoreUnavailable if error.unavailable else StoreError)(error.message))
-        finally:
-            if self._ready is not None and not self._ready.done():
-                self._ready.set_exception(failure)
-            waiting, self._waiting = self._waiting, {}
-            for future in waiting.values():
-                if not future.done():
-                    future.set_exception(StoreUnavailable(f"{failure}; nothing of this request is known to be stored"))
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            if self.on_digest is not None:
+                with contextlib.suppress(Exception):  # metrics must not stop the reader
+                    self.on_digest(_decode_info(line))
 
-    async def write(self, batch: Batch) -> WriteResult:
-        """Queue `batch` in the child; return its result once committed there."""
-        if not batch.rows and not batch.dead_letters:
-            return WriteResult()
-        ident = next(self._ids)
-        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        try:
-            if not self.running:
-                await self._restart()
-            out = self._out
-            if out is None or out.is_closing():
-                raise StoreUnavailable("the writer process is not running")
-            self._waiting[ident] = future
-            payload = _encode(batch)
-            # header and payload as two buffers: joining them would copy the ~450 KB payload again
-            out.writelines((_HEADER.pack(b"W", ident, len(payload)), payload))
-            await out.drain()
-        except HANDOFF_ERRORS as exc:
-            self._waiting.pop(ident, None)
-            if future.done() and not future.cancelled():
-                future.exception()  # settled by the reader meanwhile: retrieved, not logged
-            raise StoreUnavailable(
-                f"the writer process went away during the hand-off ({type(exc).__name__}: {exc})"
-            ) from exc
-        return await future
-
-    async def _restart(self) -> None:
-        """Replace a writer process that died (killed, out of memory) before the next write."""
-        if self._stopped:
-            raise StoreUnavailable("the writer process is stopped")
-        await self.start()
+    def nudge(self) -> None:
+        """Tell the child that the inbox has new rows (best effort: it polls anyway)."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdin.is_closing():
+            return
+        with contextlib.suppress(Exception):
+            proc.stdin.write(b"\n")
 
     async def stop(self) -> None:
-        """Close the channel: the child commits what it received, then exits."""
+        """Close the child's stdin: it digests what is inboxed (bounded) and exits."""
         self._stopped = True
-        await self._close()
+        await self._reap()
 
-    async def _close(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            with contextlib.suppress(ConnectionError):
-                await self._out.wait_closed()
-            self._out = None
+    async def _reap(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None:
-            try:
-                await asyncio.to_thread(proc.wait, STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                await asyncio.to_thread(proc.wait)
-        if self._reader_task is not None:
-            await asyncio.gather(self._reader_task, return_exceptions=True)
-            self._reader_task = None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+            self._reader = None
 
 
 # --- the child ------------------------------------------------------------------------------
 
 
-async def _child(fd: int, url: str, options: dict[str, Any]) -> None:
+def digest_body(item: Inboxed, max_inflated: int, protection: Protection | None) -> tuple[Batch, list[str], list[str]]:
+    """An inboxed body as the HTTP layer would have parsed it: its batch, and the types of its
+    rows and rejected events (for metrics). A body too large once inflated is a dead letter."""
+    privacy = None if item.protected else protection
+    try:
+        parsed = parse(item.body, item.source, max_inflated, privacy=privacy)
+    except TooLarge as exc:
+        parsed = refuse(item.body, [Problem("", str(exc))], item.source, item.received_at, "too-large", str(exc), privacy)
+    batch = parsed.batch
+    # received when it was acknowledged, not when digested
+    for row in batch.rows:
+        row.received_at = item.received_at
+    for letter in batch.dead_letters:
+        letter.received_at = item.received_at
+    return batch, parsed.row_types, parsed.rejected_types
+
+
+def digest_once(store: Store, max_inflated: int, protection: Protection | None, rows: int = DIGEST_ROWS) -> DigestInfo:
+    """One digest transaction; `DigestInfo` with ``requests == 0`` when the inbox is empty."""
+    from caliper_stream.server.metrics import type_label
+    from caliper_stream.store.writer import isolate
+
+    started = time.perf_counter()
+    claimed: list[Inboxed] = []
+    types: list[tuple[list[str], list[str]]] = []
+
+    def work(items: list[Inboxed]) -> list[Batch]:
+        claimed[:] = items
+        types.clear()
+        batches = []
+        for item in items:
+            batch, row_types, rejected = digest_body(item, max_inflated, protection)
+            batches.append(batch)
+            types.append((row_types, rejected))
+        return batches
+
+    isolated = 0
+    try:
+        results = store.digest_inbox(rows, work)
+    except StoreUnavailable:
+        raise
+    except StoreError:
+        # a value the database refused: each body alone, then halves, as the writer does; the
+        # rows are deleted after their batches are stored (redone after a crash: deduped)
+        batches = work(list(claimed))
+        results, isolated = isolate(store, batches)
+        store.inbox_delete([item.id for item in claimed])
+    tally: Counter[tuple[str, str, str]] = Counter()
+    for item, (row_types, rejected), result in zip(claimed, types, results, strict=False):
+        for i, t in enumerate(row_types):
+            tally[(item.source, type_label(t), "accepted" if i < result.accepted else "duplicate")] += 1
+        for t in rejected:
+            tally[(item.source, type_label(t), "rejected")] += 1
+    return DigestInfo(
+        requests=len(results),
+        events=sum(r.accepted for r in results),
+        duplicates=sum(r.duplicates for r in results),
+        dead_letters=sum(r.dead_letters for r in results),
+        seconds=time.perf_counter() - started,
+        isolated=isolated,
+        outcomes=[(s, t, o, n) for (s, t, o), n in tally.items()],
+    )
+
+
+class _Stdin:
+    """The parent's nudges (a line each) and its end (EOF), read on a thread."""
+
+    def __init__(self) -> None:
+        self.nudged = threading.Event()
+        self.closed = threading.Event()
+        threading.Thread(target=self._read, name="caliper-stream-digest-stdin", daemon=True).start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(Exception):
+            while sys.stdin.buffer.readline():
+                self.nudged.set()
+        self.closed.set()
+        self.nudged.set()
+
+    def wait(self, seconds: float) -> bool:
+        fired = self.nudged.wait(seconds)
+        self.nudged.clear()
+        return fired
+
+
+def _report(info: DigestInfo) -> None:
+    with contextlib.suppress(OSError):  # the parent is gone: digest on all the same
+        sys.stdout.buffer.write(_encode(info) + b"\n")
+        sys.stdout.buffer.flush()
+
+
+def _open(url: str, options: dict[str, Any], stdin: _Stdin) -> Store | None:
     from caliper_stream.store import open_store
-    from caliper_stream.store.writer import Writer
 
-    reader, out = await asyncio.open_unix_connection(sock=socket.socket(fileno=fd))
-    loop = asyncio.get_running_loop()
-
-    def send(kind: bytes, ident: int, payload: bytes) -> None:
-        if not out.is_closing():
-            out.write(_frame(kind, ident, payload))
-
-    try:
-        store = await asyncio.to_thread(open_store, url, **options)
-    except StoreError as exc:
-        send(b"E", 0, _encode(_Error(True, f"cannot open the store: {exc}")))
-        await out.drain()
-        return
-    def on_commit(info: CommitInfo) -> None:  # on the writer thread
-        loop.call_soon_threadsafe(send, b"C", 0, _encode(info))
-
-    writer = Writer(store, on_commit=on_commit)
-    await writer.start()
-    send(b"Y", 0, b"")
-
-    async def handle(ident: int, payload: bytes) -> None:
+    while not stdin.closed.is_set():
         try:
-            result = await writer.write(_decode_batch(payload))
-        except StoreUnavailable as exc:
-            send(b"E", ident, _encode(_Error(True, str(exc))))
-        except Exception as exc:
-            send(b"E", ident, _encode(_Error(False, f"{type(exc).__name__}: {exc}")))
-        else:
-            send(b"R", ident, _encode(result))
+            return open_store(url, migrate=False, **options)
+        except StoreError as exc:
+            _report(DigestInfo(ok=False, error=f"cannot open the store: {exc}"))
+            stdin.closed.wait(RETRY_SECONDS)
+    return None
 
-    tasks: set[asyncio.Task[None]] = set()
+
+def run(url: str, options: dict[str, Any], max_inflated: int) -> None:
+    from caliper_stream.privacy import protection_for
+
+    stdin = _Stdin()
+    store = _open(url, options, stdin)
+    if store is None:
+        return
     try:
-        while (frame := await _read_frame(reader)) is not None:
-            _, ident, payload = frame
-            task = asyncio.create_task(handle(ident, payload))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        await asyncio.gather(*tasks, return_exceptions=True)  # the parent is gone: finish anyway
+        protection = protection_for(store)
+        dirty = False
+        idle_since = time.monotonic()
+        drain_until: float | None = None
+        while drain_until is None or time.monotonic() < drain_until:
+            if drain_until is None and stdin.closed.is_set():
+                drain_until = time.monotonic() + DRAIN_SECONDS
+            try:
+                info = digest_once(store, max_inflated, protection)
+            except StoreError as exc:
+                _report(DigestInfo(ok=False, error=str(exc)))
+                if drain_until is not None:
+                    break
+                stdin.closed.wait(RETRY_SECONDS)
+                continue
+            if info.requests:
+                _report(info)
+                dirty = True
+                idle_since = time.monotonic()
+                continue
+            if drain_until is not None:
+                break  # the inbox is empty
+            stdin.wait(POLL_SECONDS)
+            if dirty and time.monotonic() - idle_since >= IDLE_SECONDS:
+                dirty = False
+                with contextlib.suppress(Exception):  # only space is at stake; the next idle retries
+                    store.checkpoint()
     finally:
-        await writer.stop()
+        with contextlib.suppress(Exception):
+            store.checkpoint()
         store.close()
-        with contextlib.suppress(ConnectionError):
-            await out.drain()
-        out.close()
 
 
 def main(argv: list[str]) -> None:
-    fd, url, options = int(argv[0]), argv[1], json.loads(argv[2])
-    asyncio.run(_child(fd, url, options))
+    url, options, max_inflated = argv[0], json.loads(argv[1]), int(argv[2])
+    with contextlib.suppress(KeyboardInterrupt):
+        run(url, options, max_inflated)
 
 
 if __name__ == "__main__":

@@ -130,6 +130,23 @@ class LocalServer:
                 self.proc.wait()
         self.proc = None
 
+    def digested(self, timeout: float = 60.0) -> None:
+        """Wait until the server has digested its inbox: a 200 means the body is durable in the
+        inbox, and its events are in the events table once digested."""
+        import sqlite3
+
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.closing(sqlite3.connect(self.db_path)) as db:
+                try:
+                    if not db.execute("SELECT count(*) FROM inbox").fetchone()[0]:
+                        return
+                except sqlite3.OperationalError:  # not migrated yet: nothing inboxed
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the inbox of {self.db_path} was not digested within {timeout:g} s")
+            time.sleep(0.05)
+
     def __enter__(self) -> LocalServer:
         return self.start()
 

@@ -107,6 +107,35 @@ class Stats(msgspec.Struct):
     by_action: list[Count]
     by_day: list[Count]
     newest: list[Newest]
+    #: request bodies acknowledged and not yet digested into events
+    inbox: Backlog = msgspec.field(default_factory=lambda: Backlog())
+
+
+class Inboxed(msgspec.Struct):
+    """One request body in the inbox (`id` 0 until stored): what the digester needs to turn it
+    into events and dead letters exactly as the HTTP layer would have."""
+
+    body: bytes
+    source: str
+    received_at: str
+    content_type: str = ""
+    #: events the HTTP layer counted in the body (the backlog is measured in these)
+    events: int = 0
+    #: the body is already pseudonymised (the digester must not protect it again)
+    protected: bool = False
+    id: int = 0
+
+    def __len__(self) -> int:
+        """Rows this body weighs in a group commit: one, or its events."""
+        return max(1, self.events)
+
+
+class Backlog(msgspec.Struct, frozen=True):
+    """What waits in the inbox for the digester."""
+
+    rows: int = 0
+    events: int = 0
+    bytes: int = 0
 
 
 class CourseName(msgspec.Struct, frozen=True):
@@ -268,6 +297,27 @@ class Store(Protocol):
     ) -> None:
         """Replace the gradebook cells of `courses` by `cells` (``gb_cells`` column order) and
         record `high_water` and the events `generation` they were built from, in ONE transaction."""
+        ...
+
+    # --- inbox (acknowledged request bodies, digested behind) ----------------------------------
+
+    def inbox_put(self, bodies: Sequence[Inboxed]) -> None:
+        """Insert `bodies` into the inbox in ONE transaction (durable on return)."""
+        ...
+
+    def digest_inbox(self, limit: int, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
+        """In ONE transaction: claim up to `limit` inbox rows (oldest first; PostgreSQL: ``FOR
+        UPDATE SKIP LOCKED``, so that replicas share them), store the batches `work` makes of
+        them (events dedupe on key, dead letters on digest: a digest redone stores nothing twice)
+        and delete the rows; returns one result per claimed row (none: the inbox is empty)."""
+        ...
+
+    def inbox_delete(self, ids: Sequence[int]) -> None:
+        """Delete inbox rows whose batches were stored otherwise (poison-row isolation)."""
+        ...
+
+    def inbox_backlog(self) -> Backlog:
+        """Rows, counted events and bytes waiting in the inbox."""
         ...
 
     # --- summaries ---------------------------------------------------------------------------

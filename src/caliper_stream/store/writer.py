@@ -1,9 +1,11 @@
 """The async seam between the server and a (sync) store: one writer thread, group commit.
 
-Every request hands its prepared `Batch` to `Writer.write` and awaits it. One thread drains the
-queue: it takes the first waiting batch plus as many more as fit in `max_rows`, writes them in
-ONE transaction (`Store.write_batches`) and then wakes every request with *its own*
-`WriteResult`. Under load, many small requests therefore cost one commit (one fsync) together;
+Every request hands its work to `Writer.write` and awaits it: an `Inboxed` body (the usual
+case: the body goes to the inbox, digested behind) or a prepared `Batch` (bodies the HTTP
+layer parses itself). One thread drains the queue: it takes the first waiting item plus as
+many more as fit in `max_rows`, writes them in ONE transaction (`Store.inbox_put` for bodies,
+`Store.write_batches` for batches; a group mixing both takes one of each) and then wakes every
+request with *its own* `WriteResult` (empty for a body: its events are counted when digested). Under load, many small requests therefore cost one commit (one fsync) together;
 with no load a request is written alone at once, so group commit adds no latency.
 
 A batch larger than `max_rows` is still written in one transaction of its own. A commit that
@@ -38,7 +40,7 @@ import msgspec
 from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.ingest import Batch, DeadLetter
 from caliper_stream.problems import Problem
-from caliper_stream.store.base import Store, WriteResult
+from caliper_stream.store.base import Inboxed, Store, WriteResult
 
 #: Default cap of rows (events + dead letters) grouped into one transaction.
 MAX_ROWS = 2000
@@ -59,7 +61,8 @@ class CommitInfo(msgspec.Struct, frozen=True):
     isolated: int = 0
 
 
-_Item = tuple[Batch, "Future[WriteResult]"]
+Work = Batch | Inboxed
+_Item = tuple[Work, "Future[WriteResult]"]
 _STOP = None
 
 
@@ -114,17 +117,18 @@ class Writer:
         await asyncio.to_thread(thread.join)
         self._thread = None
 
-    async def write(self, batch: Batch) -> WriteResult:
-        """Queue `batch`; return its result once the transaction holding it is committed."""
+    async def write(self, batch: Work) -> WriteResult:
+        """Queue `batch` (or a body for the inbox); return its result once the transaction
+        holding it is committed."""
         if not self.running:
             raise StoreUnavailable("the store writer is not running")
-        if not batch.rows and not batch.dead_letters:
+        if isinstance(batch, Batch) and not batch.rows and not batch.dead_letters:
             return WriteResult()
         future: Future[WriteResult] = Future()
         self._queue.put((batch, future))
         return await asyncio.wrap_future(future)
 
-    def write_sync(self, batch: Batch) -> WriteResult:
+    def write_sync(self, batch: Work) -> WriteResult:
         """The same from a plain thread (blocks until committed)."""
         if not self.running:
             raise StoreUnavailable("the store writer is not running")
@@ -189,13 +193,18 @@ class Writer:
         rows = sum(len(batch) for batch, _ in group)
         started = time.perf_counter()
         isolated = 0
+        bodies = [work for work, _ in group if isinstance(work, Inboxed)]
+        batches = [work for work, _ in group if isinstance(work, Batch)]
         try:
+            self.store.inbox_put(bodies)
             try:
-                results = self.store.write_batches([batch for batch, _ in group])
+                written = iter(self.store.write_batches(batches) if batches else [])
             except StoreUnavailable:
                 raise
             except StoreError:
-                results, isolated = self._isolate([batch for batch, _ in group])
+                found, isolated = isolate(self.store, batches)
+                written = iter(found)
+            results = [WriteResult() if isinstance(work, Inboxed) else next(written) for work, _ in group]
         except BaseException as exc:
             seconds = time.perf_counter() - started
             self.failures += 1
@@ -217,44 +226,47 @@ class Writer:
         for (_, future), result in zip(group, results, strict=True):
             _settle(future, result)
 
-    def _isolate(self, batches: list[Batch]) -> tuple[list[WriteResult], int]:
-        """Write each batch on its own, splitting those the database refuses (see module
-        docstring); returns the results and how many events became dead letters."""
-        results: list[WriteResult] = []
-        isolated = 0
-        for batch in batches:
-            result, n = self._write_splitting(batch)
-            results.append(result)
-            isolated += n
-        return results, isolated
-
-    def _write_splitting(self, batch: Batch) -> tuple[WriteResult, int]:
-        try:
-            return self.store.write_batches([batch])[0], 0
-        except StoreUnavailable:
-            raise
-        except StoreError as exc:
-            if len(batch.rows) <= 1:
-                return self._refused(batch, exc), len(batch.rows)
-        half = len(batch.rows) // 2
-        first, n1 = self._write_splitting(Batch(batch.rows[:half], batch.dead_letters))
-        second, n2 = self._write_splitting(Batch(batch.rows[half:]))
-        return first + second, n1 + n2
-
-    def _refused(self, batch: Batch, exc: StoreError) -> WriteResult:
-        """The batch's one event as a dead letter with the database's reason."""
-        letters = list(batch.dead_letters) + [
-            DeadLetter(row.raw, [Problem("", f"the database refused this event: {exc}")], row.source, row.received_at)
-            for row in batch.rows
-        ]
-        result = self.store.write_batches([Batch(dead_letters=letters)])[0]
-        return WriteResult(0, 0, result.dead_letters)
-
     def _report(self, info: CommitInfo) -> None:
         if self.on_commit is not None:
             # a metrics hook must never cost the requests their results
             with contextlib.suppress(Exception):
                 self.on_commit(info)
+
+
+def isolate(store: Store, batches: list[Batch]) -> tuple[list[WriteResult], int]:
+    """Write each batch on its own, splitting those the database refuses (see the module
+    docstring); returns the results and how many events became dead letters."""
+    results: list[WriteResult] = []
+    isolated = 0
+    for batch in batches:
+        result, n = _write_splitting(store, batch)
+        results.append(result)
+        isolated += n
+    return results, isolated
+
+
+def _write_splitting(store: Store, batch: Batch) -> tuple[WriteResult, int]:
+    try:
+        return store.write_batches([batch])[0], 0
+    except StoreUnavailable:
+        raise
+    except StoreError as exc:
+        if len(batch.rows) <= 1:
+            return _refused(store, batch, exc), len(batch.rows)
+    half = len(batch.rows) // 2
+    first, n1 = _write_splitting(store, Batch(batch.rows[:half], batch.dead_letters))
+    second, n2 = _write_splitting(store, Batch(batch.rows[half:]))
+    return first + second, n1 + n2
+
+
+def _refused(store: Store, batch: Batch, exc: StoreError) -> WriteResult:
+    """The batch's one event as a dead letter with the database's reason."""
+    letters = list(batch.dead_letters) + [
+        DeadLetter(row.raw, [Problem("", f"the database refused this event: {exc}")], row.source, row.received_at)
+        for row in batch.rows
+    ]
+    result = store.write_batches([Batch(dead_letters=letters)])[0]
+    return WriteResult(0, 0, result.dead_letters)
 
 
 def _settle(
