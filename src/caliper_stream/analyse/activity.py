@@ -246,3 +246,39 @@ def sources(
             }
         )
     return out
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def daily(
+    store: Store, *, course: str | None = None, since: str | None = None, until: str | None = None
+) -> list[dict[str, Any]]:
+    """Events per UTC day of eventTime, by source and type (the read API's ``/api/daily``).
+    Whole days (``since``/``until`` as ``YYYY-MM-DD``, compared with the stored eventTime) are
+    answered from ``an_daily``; a bound inside a day counts the matching events directly."""
+    whole_days = all(v is None or _DAY.fullmatch(v) for v in (since, until))
+    if whole_days and course != "":
+        ensure_current(store)
+        clauses: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        where(clauses, params, "course_number", course)
+        where(clauses, params, "day", since, ">=")
+        where(clauses, params, "day", until, "<")
+        sql = (
+            f"SELECT day, source, type, SUM(events) FROM an_daily WHERE {' AND '.join(clauses)}"
+            " GROUP BY day, source, type"
+        )
+        found = [(d, s or None, t or None, n) for d, s, t, n in store.query(sql, params)]
+    else:
+        clauses, params = ["event_time IS NOT NULL"], list[Any]()
+        where(clauses, params, "course_number", course)
+        where(clauses, params, "event_time", since, ">=")
+        where(clauses, params, "event_time", until, "<")
+        sql = (
+            "SELECT SUBSTR(event_time, 1, 10), source, type, COUNT(*) FROM events"
+            f" WHERE {' AND '.join(clauses)} GROUP BY SUBSTR(event_time, 1, 10), source, type"
+        )
+        found = store.query(sql, params)
+    found.sort(key=lambda r: (r[0], r[1] or "", r[2] or ""))
+    return [{"day": d, "source": s, "type": t, "events": int(n)} for d, s, t, n in found]

@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from caliper_stream.analyse.activity import daily as daily_counts
 from caliper_stream.errors import StoreUnavailable
 from caliper_stream.ingest import now
 from caliper_stream.keydata import FIELDS
@@ -607,15 +608,8 @@ class ReadAPI:
 
 def daily(store: Store, course: str | None = None, since: str | None = None,
           until: str | None = None) -> list[dict[str, Any]]:
-    """Events per UTC day of eventTime, by source and type."""
-    clauses, params = ["event_time IS NOT NULL"], []
-    for column, op, value in (("course_number", "=", course), ("event_time", ">=", since), ("event_time", "<", until)):
-        if value is not None:
-            clauses.append(f"{column} {op} ?")
-            params.append(value)
-    sql = (f"SELECT SUBSTR(event_time, 1, 10), source, type, COUNT(*) FROM events WHERE {' AND '.join(clauses)}"
-           " GROUP BY SUBSTR(event_time, 1, 10), source, type ORDER BY 1, 2, 3")
-    return [{"day": d, "source": s, "type": t, "events": int(n)} for d, s, t, n in store.query(sql, params)]
+    """Events per UTC day of eventTime, by source and type (from the daily summary)."""
+    return daily_counts(store, course=course, since=since, until=until)
 
 
 def cell_history(store: Store, course: str, user: str, item: str, identity: bool) -> list[dict[str, Any]]:
