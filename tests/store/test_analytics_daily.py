@@ -1,5 +1,6 @@
-"""Events per day by source and type (``/api/daily``) from the ``an_daily`` summary, and the
-figures a refresh defers to its end (``an_stale``), over SQLite and PostgreSQL.
+"""Events per day by source and type (``/api/daily``) from the ``an_daily`` summary, the
+figures a refresh defers to its end (``an_stale``) and one user's courses from the per-user
+groups, over SQLite and PostgreSQL.
 
 Ground truth is counted here in plain Python from every stored event; the term arrives in
 shuffled batches with late events and duplicate deliveries, with refreshes in between.
@@ -10,13 +11,15 @@ from __future__ import annotations
 import random
 from collections import Counter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from test_analytics import deliver, stored, term_rows
 
 from caliper_stream.analyse import funnel, items, question_types, refresh
-from caliper_stream.analyse.activity import daily
+from caliper_stream.analyse.activity import activity, daily
+from caliper_stream.analyse.summary import LocalTime, scan, time_zone
 from caliper_stream.store import Store, open_store
 
 
@@ -124,3 +127,23 @@ def test_sqlite_and_postgresql_count_the_same_days(sqlite_url: str, pg_url: str)
         finally:
             s.close()
     assert answers[0] == answers[1]
+
+
+def test_one_users_courses_from_the_summaries_equal_a_scan(store: Store) -> None:
+    rows = list(term_rows())
+    deliver(store, rows, [len(rows) // 3, 2 * len(rows) // 3], refresh_between=True)
+    tz = ZoneInfo(time_zone(store))
+    users = sorted({r.keydata.user_uuid for r in rows if r.keydata.user_uuid})[:6]
+    assert users
+    for user in users:
+        scanned = scan(store, LocalTime(tz), course=None, user=user, since=None, until=None, kind="course")
+        want = [
+            {"course_number": c or "(no course)", "events": n, "users": u, "sessions": s, "active_days": d,
+             "first_seen": f, "last_seen": last}
+            for c, _, n, u, s, d, f, last in scanned
+        ]
+        got = activity(store, by="course", user=user)
+        assert got == want
+        assert got, "every simulated user has events"
+        course = got[0]["course_number"]
+        assert activity(store, by="course", user=user, course=course) == [got[0]]

@@ -59,7 +59,10 @@ def activity(
     summarised = (user is None or by == "user") and (
         (since is None and until is None) or (by == "day" and whole_days)
     )
-    if summarised:
+    # one user's courses (the student page) are their per-user groups
+    one_user = by == "course" and user is not None and since is None and until is None
+    found = _user_courses(store, course, user) if one_user and user is not None else None
+    if found is None and summarised:
         clauses: list[str] = ["c.kind = ?"]
         params: list[Any] = [kind]
         where_course(clauses, params, "c.course_number", course)
@@ -71,7 +74,7 @@ def activity(
             " ORDER BY c.course_number, c.bucket",
             params,
         )
-    else:
+    elif found is None:
         found = scan(
             store,
             LocalTime(tz),
@@ -139,6 +142,24 @@ def activity(
             }
         )
     return out
+
+
+def _user_courses(store: Store, course: str | None, user: str) -> list[tuple[Any, ...]] | None:
+    """One user's activity per course, from the per-user groups of ``an_counts`` (shaped like
+    the course groups: one user); None when the filter names several users, which only a scan
+    can merge exactly."""
+    clauses: list[str] = ["c.kind = 'user'"]
+    params: list[Any] = []
+    where_course(clauses, params, "c.course_number", course)
+    where_user(clauses, params, "c.bucket", user)
+    found = store.query(
+        f"SELECT {_COUNT_COLUMNS} FROM an_counts AS c WHERE {' AND '.join(clauses)}"
+        " ORDER BY c.course_number, c.bucket",
+        params,
+    )
+    if len({r[1] for r in found}) > 1:
+        return None
+    return [(c, "", n, 1, s, d, f, last) for c, _, n, _, s, d, f, last in found]
 
 
 def _per_item(
