@@ -583,6 +583,26 @@ BANDS = ((">100", 100.0001, math.inf), ("90-100", 90, 100.0001), ("80-89", 80, 9
          ("50-59", 50, 60), ("40-49", 40, 50), ("30-39", 30, 40), ("20-29", 20, 30), ("10-19", 10, 20), ("0-9", 0, 10), ("<0", -math.inf, 0))
 
 
+def _spread(scores: list[float]) -> tuple[float | None, float | None]:
+    """Mean and population standard deviation, rounded, in floating point (`statistics.pstdev`
+    is exact but works in fractions: it was most of a site-wide distribution's time)."""
+    if not scores:
+        return None, None
+    mean = math.fsum(scores) / len(scores)
+    return round(mean, 2), round(math.sqrt(math.fsum((x - mean) ** 2 for x in scores) / len(scores)), 2)
+
+
+def _banded(percents: list[float]) -> dict[str, int]:
+    """How many percents fall in each of `BANDS` (one pass; the bands do not overlap)."""
+    counts = dict.fromkeys((band for band, _, _ in BANDS), 0)
+    for p in percents:
+        for band, lo, hi in BANDS:
+            if lo <= p < hi:
+                counts[band] += 1
+                break
+    return counts
+
+
 def grade_distribution(
     store: Store,
     *,
@@ -605,6 +625,7 @@ def grade_distribution(
         scores = [c.score for c in group if c.score is not None]
         percents = [c.percent for c in group if c.percent is not None]
         known = names.items.get(item_pk or "")
+        mean, stdev = _spread(scores)
         row: dict[str, Any] = {
             "course_number": course_number,
             "course_name": names.courses.get(course_number or ""),
@@ -618,11 +639,10 @@ def grade_distribution(
             "attempt_deleted": sum(c.status == DELETED for c in group),
             "min": min(scores) if scores else None,
             "max": max(scores) if scores else None,
-            "mean": round(statistics.fmean(scores), 2) if scores else None,
+            "mean": mean,
             "median": round(statistics.median(scores), 2) if scores else None,
-            "stdev": round(statistics.pstdev(scores), 2) if scores else None,
+            "stdev": stdev,
+            **_banded(percents),
         }
-        for band, lo, hi in BANDS:
-            row[band] = sum(lo <= p < hi for p in percents)
         out.append(row)
     return out
