@@ -4,6 +4,7 @@
     python benchmarks/report_bench.py --db postgresql://127.0.0.1:5432/test?options=-c%20search_path%3Dscale1m
     python benchmarks/report_bench.py --build 40 1333 60                            # ~1 M events, built here
     python benchmarks/report_bench.py --build 10 300 30 --db sqlite:////tmp/t.db    # build into --db
+    python benchmarks/report_bench.py                                               # --build 10 300 30
 
 ``--build COURSES STUDENTS DAYS`` runs ``caliper-stream simulate`` (seed 7) and ``import`` first,
 both timed. Then, on the store:
@@ -250,7 +251,7 @@ def main() -> None:
     ap.add_argument("--no-serve", action="store_true", help="only the in-process reports")
     args = ap.parse_args()
     if args.db is None and not args.build:
-        ap.error("give --db, --build, or both")
+        args.build = [10, 300, 30]  # ~110 k events: a quick look
     with built(args) as db:
         store = open_store(db)
         try:
