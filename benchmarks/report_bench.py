@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 
 from caliper_stream.analyse import REPORTS, summary
+from caliper_stream.analyse.activity import daily
 from caliper_stream.analyse.gradebook import refresh as refresh_cells
 from caliper_stream.simulate.replay import free_port
 from caliper_stream.store import Store, open_store
@@ -51,7 +52,8 @@ COURSE_MS, SITE_MS, PAGE_MS = 200.0, 1000.0, 1000.0
 
 
 def load() -> str:
-    return "load %.2f %.2f %.2f" % os.getloadavg()
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def cli(*args: str) -> tuple[float, str]:
@@ -105,8 +107,17 @@ def measure_cold(store: Store) -> None:
           f" gradebook cells {cells:,.1f} s ({courses} courses)  [{load()}]")
 
 
+#: what /api/daily was before the daily summary: a GROUP BY over every event (the reference)
+DAILY_SCAN = ("SELECT SUBSTR(event_time, 1, 10), source, type, COUNT(*) FROM events WHERE event_time IS NOT NULL"
+              " GROUP BY SUBSTR(event_time, 1, 10), source, type")
+
+
 def measure_reports(store: Store, course: str, repeat: int) -> None:
     print(f"\nreports in-process (ms; first, median of {repeat} more, target)  [{load()}]")
+    first, warm, found = timed(lambda: daily(store), repeat)
+    line("daily (an_daily) / site", first, warm, SITE_MS, f"{len(found):,} rows")
+    first, warm, found = timed(lambda: store.query(DAILY_SCAN), 0)
+    line("reference: daily as a scan of events / site", first, warm, SITE_MS, f"{len(found):,} rows")
     for label, name, kwargs in variants():
         fn = REPORTS[name]
         for scope, kw, target in (("site", kwargs, SITE_MS), ("course", {"course": course, **kwargs}, COURSE_MS)):
