@@ -260,6 +260,8 @@ def main() -> None:
     ap.add_argument("--dir", help="where to build (default: a temporary directory)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-serve", action="store_true", help="only the in-process reports")
+    ap.add_argument("--rebuild", action="store_true",
+                    help="mark the summaries and kept cells stale first: cold is then what a freshly imported store pays")
     args = ap.parse_args()
     if args.db is None and not args.build:
         args.build = [10, 300, 30]  # ~110 k events: a quick look
@@ -270,6 +272,10 @@ def main() -> None:
             reference = timed(lambda: store.query("SELECT count(*) FROM events"), 1)[1]
             print(f"store: {store.dialect}, {events:,} events; reference SELECT count(*) FROM events"
                   f" {reference:,.0f} ms  [{load()}]")
+            if args.rebuild:
+                with store.transaction() as cur:
+                    cur.execute("UPDATE an_state SET dirty = 1")
+                    cur.execute("UPDATE gb_state SET generation = generation + 1")
             measure_cold(store)
             course = store.query("SELECT course_number FROM an_counts WHERE kind = 'course' AND course_number <> ''"
                                  " ORDER BY events DESC LIMIT 1")[0][0]
