@@ -59,7 +59,10 @@ def activity(
     summarised = (user is None or by == "user") and (
         (since is None and until is None) or (by == "day" and whole_days)
     )
-    if summarised:
+    # one user's courses (the student page) are their per-user groups
+    one_user = by == "course" and user is not None and since is None and until is None
+    found = _user_courses(store, course, user) if one_user and user is not None else None
+    if found is None and summarised:
         clauses: list[str] = ["c.kind = ?"]
         params: list[Any] = [kind]
         where_course(clauses, params, "c.course_number", course)
@@ -71,7 +74,7 @@ def activity(
             " ORDER BY c.course_number, c.bucket",
             params,
         )
-    else:
+    elif found is None:
         found = scan(
             store,
             LocalTime(tz),
@@ -139,6 +142,24 @@ def activity(
             }
         )
     return out
+
+
+def _user_courses(store: Store, course: str | None, user: str) -> list[tuple[Any, ...]] | None:
+    """One user's activity per course, from the per-user groups of ``an_counts`` (shaped like
+    the course groups: one user); None when the filter names several users, which only a scan
+    can merge exactly."""
+    clauses: list[str] = ["c.kind = 'user'"]
+    params: list[Any] = []
+    where_course(clauses, params, "c.course_number", course)
+    where_user(clauses, params, "c.bucket", user)
+    found = store.query(
+        f"SELECT {_COUNT_COLUMNS} FROM an_counts AS c WHERE {' AND '.join(clauses)}"
+        " ORDER BY c.course_number, c.bucket",
+        params,
+    )
+    if len({r[1] for r in found}) > 1:
+        return None
+    return [(c, "", n, 1, s, d, f, last) for c, _, n, _, s, d, f, last in found]
 
 
 def _per_item(
@@ -246,3 +267,39 @@ def sources(
             }
         )
     return out
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def daily(
+    store: Store, *, course: str | None = None, since: str | None = None, until: str | None = None
+) -> list[dict[str, Any]]:
+    """Events per UTC day of eventTime, by source and type (the read API's ``/api/daily``).
+    Whole days (``since``/``until`` as ``YYYY-MM-DD``, compared with the stored eventTime) are
+    answered from ``an_daily``; a bound inside a day counts the matching events directly."""
+    whole_days = all(v is None or _DAY.fullmatch(v) for v in (since, until))
+    if whole_days and course != "":
+        ensure_current(store)
+        clauses: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        where(clauses, params, "course_number", course)
+        where(clauses, params, "day", since, ">=")
+        where(clauses, params, "day", until, "<")
+        sql = (
+            f"SELECT day, source, type, SUM(events) FROM an_daily WHERE {' AND '.join(clauses)}"
+            " GROUP BY day, source, type"
+        )
+        found = [(d, s or None, t or None, n) for d, s, t, n in store.query(sql, params)]
+    else:
+        clauses, params = ["event_time IS NOT NULL"], list[Any]()
+        where(clauses, params, "course_number", course)
+        where(clauses, params, "event_time", since, ">=")
+        where(clauses, params, "event_time", until, "<")
+        sql = (
+            "SELECT SUBSTR(event_time, 1, 10), source, type, COUNT(*) FROM events"
+            f" WHERE {' AND '.join(clauses)} GROUP BY SUBSTR(event_time, 1, 10), source, type"
+        )
+        found = store.query(sql, params)
+    found.sort(key=lambda r: (r[0], r[1] or "", r[2] or ""))
+    return [{"day": d, "source": s, "type": t, "events": int(n)} for d, s, t, n in found]

@@ -319,18 +319,28 @@ _CELLS = """
 _ORDER_BY = " ORDER BY course_number, user_sort, user_key, item_pk"
 
 
-def _kept(store: Store, course: str | None, user: str | None, item: str | None, since: str | None) -> list[tuple[Any, ...]] | None:
-    """The kept cells as ``_CELLS`` tuples in report order, after a `refresh`; None when the
-    store cannot be refreshed (e.g. read-only)."""
-    try:
-        refresh(store)
-    except StoreError:
-        return None
+def _where_kept(course: str | None, user: str | None, item: str | None, since: str | None) -> tuple[str, list[Any]]:
     clauses, params = _filters(course, user, item, events=False)
     if since is not None:
         clauses.append("changed_at >= ?")
         params.append(since)
-    return store.query(_CELLS + (" WHERE " + " AND ".join(clauses) if clauses else "") + _ORDER_BY, params)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _kept(
+    store: Store, course: str | None, user: str | None, item: str | None, since: str | None,
+    page: tuple[int, int] | None = None,
+) -> list[tuple[Any, ...]] | None:
+    """The kept cells as ``_CELLS`` tuples in report order, after a `refresh` (``page``: only
+    ``(limit, offset)`` of them); None when the store cannot be refreshed (e.g. read-only)."""
+    try:
+        refresh(store)
+    except StoreError:
+        return None
+    where, params = _where_kept(course, user, item, since)
+    if page is not None:
+        return store.query(_CELLS + where + _ORDER_BY + " LIMIT ? OFFSET ?", [*params, *page])
+    return store.query(_CELLS + where + _ORDER_BY, params)
 
 
 def cells(
@@ -416,7 +426,32 @@ def gradebook(
     if kept is None:
         found = cells(store, course=course, user=user, item=item, since=since, until=until, names=names, detail=detail)
         return [_row(c, names, detail) for c in found]
-    # the hot path (a whole site is ~10^5 cells): rows straight from the kept tuples
+    return _kept_rows(kept, names)
+
+
+def gradebook_page(
+    store: Store,
+    *,
+    limit: int,
+    offset: int = 0,
+    course: str | None = None,
+    user: str | None = None,
+    item: str | None = None,
+    since: str | None = None,
+) -> tuple[list[dict[str, Any]], int] | None:
+    """Rows ``offset`` to ``offset + limit`` of `gradebook` and how many there are in all, read
+    from the kept cells a page at a time: a site's gradebook grows with the term (~500k cells at
+    10 M events), a page does not. None when the kept cells cannot answer (read-only store)."""
+    kept = _kept(store, course, user, item, since, page=(limit, offset))
+    if kept is None:
+        return None
+    where, params = _where_kept(course, user, item, since)
+    total = store.query("SELECT count(*) FROM gb_cells" + where, params)
+    return _kept_rows(kept, load_names(store)), int(total[0][0])
+
+
+def _kept_rows(kept: list[tuple[Any, ...]], names: Names) -> list[dict[str, Any]]:
+    """`gradebook` rows straight from kept ``_CELLS`` tuples (the hot path: no Cell objects)."""
     courses, items, user_name = names.courses, names.items, names.user_name
     out = []
     for r in kept:
@@ -548,6 +583,26 @@ BANDS = ((">100", 100.0001, math.inf), ("90-100", 90, 100.0001), ("80-89", 80, 9
          ("50-59", 50, 60), ("40-49", 40, 50), ("30-39", 30, 40), ("20-29", 20, 30), ("10-19", 10, 20), ("0-9", 0, 10), ("<0", -math.inf, 0))
 
 
+def _spread(scores: list[float]) -> tuple[float | None, float | None]:
+    """Mean and population standard deviation, rounded, in floating point (`statistics.pstdev`
+    is exact but works in fractions: it was most of a site-wide distribution's time)."""
+    if not scores:
+        return None, None
+    mean = math.fsum(scores) / len(scores)
+    return round(mean, 2), round(math.sqrt(math.fsum((x - mean) ** 2 for x in scores) / len(scores)), 2)
+
+
+def _banded(percents: list[float]) -> dict[str, int]:
+    """How many percents fall in each of `BANDS` (one pass; the bands do not overlap)."""
+    counts = dict.fromkeys((band for band, _, _ in BANDS), 0)
+    for p in percents:
+        for band, lo, hi in BANDS:
+            if lo <= p < hi:
+                counts[band] += 1
+                break
+    return counts
+
+
 def grade_distribution(
     store: Store,
     *,
@@ -570,6 +625,7 @@ def grade_distribution(
         scores = [c.score for c in group if c.score is not None]
         percents = [c.percent for c in group if c.percent is not None]
         known = names.items.get(item_pk or "")
+        mean, stdev = _spread(scores)
         row: dict[str, Any] = {
             "course_number": course_number,
             "course_name": names.courses.get(course_number or ""),
@@ -583,11 +639,10 @@ def grade_distribution(
             "attempt_deleted": sum(c.status == DELETED for c in group),
             "min": min(scores) if scores else None,
             "max": max(scores) if scores else None,
-            "mean": round(statistics.fmean(scores), 2) if scores else None,
+            "mean": mean,
             "median": round(statistics.median(scores), 2) if scores else None,
-            "stdev": round(statistics.pstdev(scores), 2) if scores else None,
+            "stdev": stdev,
+            **_banded(percents),
         }
-        for band, lo, hi in BANDS:
-            row[band] = sum(lo <= p < hi for p in percents)
         out.append(row)
     return out

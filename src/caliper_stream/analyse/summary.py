@@ -15,9 +15,10 @@ is correct without touching ingest:
   id is then committed or gone. SQLite commits writers one at a time, in id order.
 
 Reports call `ensure_current` first (one indexed query when nothing is new); the server may also
-call `refresh` periodically. Medians and percentiles need every value of a group, so the
-figures of each test, question and question type that a refresh touched are recomputed from its
-rows and cached as JSON in ``an_figures``.
+call `refresh` periodically. Medians and percentiles need every value of a group, so each
+chunk notes the tests and courses it touched in ``an_stale``, and once the refresh has caught up
+their figures are recomputed from their rows and cached as JSON in ``an_figures`` (once per
+refresh, not per chunk: that kept building a term's summaries quadratic).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ TABLES = (
     "an_scores",
     "an_question_attempts",
     "an_figures",
+    "an_daily",
+    "an_stale",
 )
 
 _launch = msgspec.json.Decoder()
@@ -189,6 +192,10 @@ _UPSERT = {
         " ELSE an_scores.graded_at END,"
         " deleted = CASE WHEN excluded.deleted > an_scores.deleted THEN excluded.deleted ELSE an_scores.deleted END"
     ),
+    "an_daily": (
+        "INSERT INTO an_daily (day, course_number, source, type, events) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (day, course_number, source, type) DO UPDATE SET events = an_daily.events + excluded.events"
+    ),
     "an_question_attempts": (
         "INSERT INTO an_question_attempts (course_number, assessment_pk, question_pk, attempt_key, user_key,"
         " question_type, started_at, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -228,6 +235,7 @@ class _Fold:
         self.tests: dict[tuple[str, str, str], list[Any]] = {}
         self.scores: dict[tuple[str, str], list[Any]] = {}
         self.questions: dict[tuple[str, str, str, str], list[Any]] = {}
+        self.daily: dict[tuple[str, str, str, str], int] = {}
 
     @staticmethod
     def _count(table: dict[Any, list[Any]], key: Any, at: str) -> None:
@@ -275,6 +283,8 @@ class _Fold:
             src[2] = max(src[2], received or "")
         if not at:
             return
+        day = (at[:10], course, source, type_ or "")
+        self.daily[day] = self.daily.get(day, 0) + 1
         self._activity(at, course, user, session)
         if type_ is None:
             return
@@ -389,6 +399,7 @@ class _Fold:
         yield "an_test_attempts", [(*k, *v) for k, v in self.tests.items()]
         yield "an_scores", [(*k, *v) for k, v in self.scores.items()]
         yield "an_question_attempts", [(*k, *v) for k, v in self.questions.items()]
+        yield "an_daily", [(*k, v) for k, v in self.daily.items()]
 
 
 def _state(cur: Any, sql: Any, lock: bool) -> tuple[int, bool, str]:
@@ -418,26 +429,44 @@ def _rebuild(cur: Any, sql: Any) -> None:
     cur.execute(sql("UPDATE an_state SET high_water = 0, dirty = 0 WHERE id = 1"))
 
 
-_MEMBERS_PER_INSERT = 400
+#: SQLite: 5 parameters a row, well under its limit on parameters per statement
+_MEMBERS_PER_INSERT = 2000
+#: PostgreSQL: members per statement as five arrays (one short statement text, parsed once)
+_MEMBERS_PER_ARRAY = 20_000
+_RETURNING = (
+    " ON CONFLICT (kind, course_number, bucket, what, member) DO NOTHING"
+    " RETURNING kind, course_number, bucket, what, member"
+)
 
 
 def _new_members(
-    cur: Any, sql: Any, members: set[tuple[str, str, str, str, str]]
+    cur: Any, pg: bool, members: set[tuple[str, str, str, str, str]]
 ) -> list[tuple[str, str, str, str, str]]:
-    """Insert members; return those that were not there yet (RETURNING gives only inserted rows)."""
+    """Insert members; return those that were not there yet (RETURNING gives only inserted rows).
+
+    On PostgreSQL the rows go as five arrays through ``unnest``: a statement of thousands of
+    placeholders is parsed anew by the driver each time, which made it most of a refresh."""
     fresh: list[tuple[str, str, str, str, str]] = []
-    pending = sorted(members)
-    for i in range(0, len(pending), _MEMBERS_PER_INSERT):
-        part = pending[i : i + _MEMBERS_PER_INSERT]
-        cur.execute(
-            sql(
+    # in key order, so that the inserts walk the primary key's B-tree instead of jumping about;
+    # sorting joined strings is several times cheaper than comparing tuples field by field
+    pending = sorted(members, key="\x1f".join)
+    step = _MEMBERS_PER_ARRAY if pg else _MEMBERS_PER_INSERT
+    for i in range(0, len(pending), step):
+        part = pending[i : i + step]
+        if pg:
+            cur.execute(
+                "INSERT INTO an_members (kind, course_number, bucket, what, member)"
+                " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
+                + _RETURNING,
+                [list(column) for column in zip(*part, strict=True)],
+            )
+        else:
+            cur.execute(
                 "INSERT INTO an_members (kind, course_number, bucket, what, member) VALUES "
                 + ", ".join(["(?, ?, ?, ?, ?)"] * len(part))
-                + " ON CONFLICT (kind, course_number, bucket, what, member) DO NOTHING"
-                " RETURNING kind, course_number, bucket, what, member"
-            ),
-            [v for m in part for v in m],
-        )
+                + _RETURNING,
+                [v for m in part for v in m],
+            )
         fresh.extend(tuple(r) for r in cur.fetchall())
     return fresh
 
@@ -451,7 +480,8 @@ def refresh(store: Store, *, chunk: int = CHUNK) -> int:
 
     rows = store.query("SELECT high_water, dirty FROM an_state WHERE id = 1")
     newest = store.query("SELECT max(id) FROM events")[0][0] or 0
-    if rows and int(rows[0][0]) >= int(newest) and not rows[0][1]:
+    current = bool(rows) and int(rows[0][0]) >= int(newest) and not rows[0][1]
+    if current and not store.query("SELECT 1 FROM an_stale LIMIT 1"):
         return 0
     upper = _committed_max(store)
     folded = 0
@@ -462,6 +492,7 @@ def refresh(store: Store, *, chunk: int = CHUNK) -> int:
                 _rebuild(cur, sql)
                 high_water = 0
             if high_water >= upper:
+                _refigure(cur, sql)
                 return folded
             end = min(upper, high_water + chunk)
             cur.execute(sql(_SELECT), (high_water, end))
@@ -473,10 +504,10 @@ def refresh(store: Store, *, chunk: int = CHUNK) -> int:
             for table, values in fold.writes():
                 if values:
                     cur.executemany(sql(_UPSERT[table]), values)
-            counts = fold.count_rows(_new_members(cur, sql, fold.members))
+            counts = fold.count_rows(_new_members(cur, pg, fold.members))
             if counts:
                 cur.executemany(sql(_UPSERT["an_counts"]), counts)
-            _refigure(cur, sql, fold)
+            _note_stale(cur, sql, fold)
             cur.execute(
                 sql("UPDATE an_state SET high_water = ?, refreshed_at = ? WHERE id = 1"),
                 (end, datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")),
@@ -514,10 +545,11 @@ def set_time_zone(store: Store, tz: str) -> bool:
         return bool(cur.rowcount)
 
 
-def _refigure(cur: Any, sql: Any, fold: _Fold) -> None:
-    """Recompute the cached figures of every test, question and question type `fold` touched."""
+def _note_stale(cur: Any, sql: Any, fold: _Fold) -> None:
+    """Note in ``an_stale`` the tests (and courses, for question types) whose cached figures
+    `fold` changed; `_refigure` recomputes them once when the refresh has caught up, so a
+    refresh of many chunks reads each test's attempt rows once, not once per chunk."""
     tests = {(c, a) for c, a, _ in fold.tests} | {(c, a) for c, a, _, _ in fold.questions}
-    question_courses = {c for c, _, _, _ in fold.questions}
     items = sorted({item for item, _ in fold.scores})
     for i in range(0, len(items), 500):
         part = items[i : i + 500]
@@ -529,7 +561,27 @@ def _refigure(cur: Any, sql: Any, fold: _Fold) -> None:
             part,
         )
         tests.update((c, a) for c, a in cur.fetchall())
-    for course in sorted({c for c, _ in tests}):
+    stale = [("test", c, a) for c, a in sorted(tests)]
+    stale += [("qtype", c, "") for c in sorted({c for c, _, _, _ in fold.questions})]
+    if stale:
+        cur.executemany(
+            sql(
+                "INSERT INTO an_stale (kind, course_number, assessment_pk) VALUES (?, ?, ?)"
+                " ON CONFLICT (kind, course_number, assessment_pk) DO NOTHING"
+            ),
+            stale,
+        )
+
+
+def _refigure(cur: Any, sql: Any) -> None:
+    """Recompute the cached figures of every test, question and question type noted stale."""
+    cur.execute("SELECT kind, course_number, assessment_pk FROM an_stale")
+    stale = cur.fetchall()
+    if not stale:
+        return
+    tests = {(c, a) for k, c, a in stale if k == "test"}
+    question_courses = {c for k, c, _ in stale if k == "qtype"}
+    for course in sorted({c for c, _ in tests} | question_courses):
         wanted = {a for c, a in tests if c == course}
         cur.execute(sql(figures.TEST_ROWS + " WHERE a.course_number = ?"), (course,))
         by_test = figures.group(cur.fetchall(), lambda r: (r[1],))
@@ -561,6 +613,7 @@ def _refigure(cur: Any, sql: Any, fold: _Fold) -> None:
             ),
             cached,
         )
+    cur.execute("DELETE FROM an_stale")
 
 
 def _json(value: dict[str, Any]) -> str:

@@ -34,6 +34,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from caliper_stream.analyse.activity import daily as daily_counts
+from caliper_stream.analyse.gradebook import gradebook, gradebook_page
 from caliper_stream.errors import StoreUnavailable
 from caliper_stream.ingest import now
 from caliper_stream.keydata import FIELDS
@@ -328,19 +330,24 @@ class ReadAPI:
             return problem("unavailable", f"the database did not answer: {exc}", retry_after=5)
 
     async def _answer(self, request: Request, key: ApiKey, what: str, params: dict[str, Any],
-                      rows: list[dict[str, Any]], query: dict[str, str]) -> Response:
+                      rows: list[dict[str, Any]], query: dict[str, str], total: int | None = None) -> Response:
+        """The answer as JSON pages or a download; with `total`, `rows` is already the page."""
         fmt = _format(query)
         limit, offset = _page(query)
         columns, rows = self.shown(key, rows)
+        if total is None:
+            total = len(rows)
+            page = rows[offset : offset + limit]
+        else:
+            page = rows
         if any(personal_column(c) for c in columns) or "user" in params:
-            await self.audit(request, key, what, params, len(rows))
+            await self.audit(request, key, what, params, total)
         if fmt != "json":
             return download(fmt, what.rsplit("/", 1)[-1], columns, rows)
-        page = rows[offset : offset + limit]
         following = None
-        if offset + limit < len(rows):
+        if offset + limit < total:
             following = f"{request.url.path}?{urlencode({**query, 'offset': offset + limit, 'limit': limit})}"
-        return json_response({"columns": columns, "rows": page, "total": len(rows), "offset": offset,
+        return json_response({"columns": columns, "rows": page, "total": total, "offset": offset,
                               "limit": limit, "next": following})
 
     # --- routes ----------------------------------------------------------------------------------
@@ -383,6 +390,9 @@ class ReadAPI:
         query = dict(request.query_params)
         try:
             kwargs = self.parse(report_params(fn), query)
+            paged = await self._paged(request, who, name, kwargs, query)
+            if paged is not None:
+                return paged
             rows = await self._run(request, name, fn, self.store, **kwargs)
             if isinstance(rows, Response):
                 return rows
@@ -390,6 +400,23 @@ class ReadAPI:
             return await self._answer(request, who, f"reports/{name}", kwargs, rows, query)
         except (BadParameter, ValueError) as exc:
             return problem("bad-parameter", str(exc))
+
+    async def _paged(self, request: Request, key: ApiKey, name: str, kwargs: dict[str, Any],
+                     query: dict[str, str]) -> Response | None:
+        """A JSON page of the gradebook read a page at a time from the kept cells (a site's
+        gradebook is 10^5 cells and more: the first page must not wait for all of them); None
+        when the whole answer is needed (downloads, ``until``/``detail``, a pseudonymous key's
+        user filter, a read-only store)."""
+        if self.reports.get(name) is not gradebook or _format(query) != "json":
+            return None
+        if not set(kwargs) <= {"course", "user", "item", "since"} or ("user" in kwargs and not key.identity):
+            return None
+        limit, offset = _page(query)
+        found = await self._run(request, name, gradebook_page, self.store, limit=limit, offset=offset, **kwargs)
+        if found is None or isinstance(found, Response):
+            return found
+        rows, total = found
+        return await self._answer(request, key, f"reports/{name}", kwargs, rows, query, total)
 
     @staticmethod
     def _identity_filter(key: ApiKey, user: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -607,15 +634,8 @@ class ReadAPI:
 
 def daily(store: Store, course: str | None = None, since: str | None = None,
           until: str | None = None) -> list[dict[str, Any]]:
-    """Events per UTC day of eventTime, by source and type."""
-    clauses, params = ["event_time IS NOT NULL"], []
-    for column, op, value in (("course_number", "=", course), ("event_time", ">=", since), ("event_time", "<", until)):
-        if value is not None:
-            clauses.append(f"{column} {op} ?")
-            params.append(value)
-    sql = (f"SELECT SUBSTR(event_time, 1, 10), source, type, COUNT(*) FROM events WHERE {' AND '.join(clauses)}"
-           " GROUP BY SUBSTR(event_time, 1, 10), source, type ORDER BY 1, 2, 3")
-    return [{"day": d, "source": s, "type": t, "events": int(n)} for d, s, t, n in store.query(sql, params)]
+    """Events per UTC day of eventTime, by source and type (from the daily summary)."""
+    return daily_counts(store, course=course, since=since, until=until)
 
 
 def cell_history(store: Store, course: str, user: str, item: str, identity: bool) -> list[dict[str, Any]]:
