@@ -18,10 +18,12 @@ import os
 import pickle
 import queue
 import sys
+import threading
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import msgspec
 
@@ -201,26 +203,24 @@ def _parse_into(
     writer_pid: int,
 ) -> None:
     """The parser process: encoded chunks into `chunks`, then None (or the exception)."""
+    threading.Thread(target=_exit_without, args=(writer_pid,), daemon=True).start()
     encode = msgspec.msgpack.Encoder().encode
     stdin = os.fdopen(stdin_fd, "rb") if stdin_fd is not None else None
     try:
         for parsed in parse(files, chunk=chunk, strict=strict, stdin=stdin):
-            _put(chunks, encode(parsed), writer_pid)
-    except BaseException as exc:
-        _put(chunks, _portable(exc), writer_pid)
+            chunks.put(encode(parsed))
+    except BaseException as exc:  # every failure goes to the writer, which raises it
+        chunks.put(_portable(exc))
         return
-    _put(chunks, None, writer_pid)
+    chunks.put(None)
 
 
-def _put(chunks: multiprocessing.Queue[Any], item: object, writer_pid: int) -> None:
-    """Wait for room in the queue, but not for a writer that is gone (killed, crashed)."""
-    while True:
-        try:
-            chunks.put(item, timeout=_POLL)
-            return
-        except queue.Full:
-            if os.getppid() != writer_pid:
-                os._exit(1)
+def _exit_without(writer_pid: int) -> None:
+    """End the parser once its writer is gone (killed, crashed), wherever the parser waits: on
+    a full queue, or on an input that sends nothing."""
+    while os.getppid() == writer_pid:
+        time.sleep(_POLL)
+    os._exit(1)
 
 
 def _portable(exc: BaseException) -> BaseException:
