@@ -46,10 +46,6 @@ CACHE_KIB = 64 * 1024
 #: go to random places of the event_key index and of the five time indexes, so once those
 #: outgrow the cache nearly every row costs page reads; 1 GiB holds them for ~5 M events.
 BULK_CACHE_KIB = 1024 * 1024
-#: WAL checkpoint threshold during a bulk import: in a large database each commit dirties index
-#: pages all over the file, and a checkpoint writes every dirty page once (and fsyncs), so a
-#: larger WAL between checkpoints writes a page changed by several commits only once.
-BULK_WAL_CHECKPOINT_BYTES = 1024 * 1024 * 1024
 #: Page size of new databases. Learn's events are ~2.7–5.6 KB, so with SQLite's 4 KiB default
 #: half of them spill into an overflow page; 16 KiB pages hold ~4 rows each and measured ~15 %
 #: less CPU per inserted row (and 4× fewer WAL frames, each a pwrite). Larger pages lose: every
@@ -243,8 +239,6 @@ class SQLiteStore(SQLStore):
             conn = self._writer()
             conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
             conn.execute("PRAGMA temp_store = MEMORY")
-            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-            conn.execute(f"PRAGMA wal_autocheckpoint = {BULK_WAL_CHECKPOINT_BYTES // page_size}")
         try:
             yield
         finally:
@@ -252,9 +246,6 @@ class SQLiteStore(SQLStore):
                 if self._conn is not None:
                     self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")  # frees the pages
                     self._conn.execute("PRAGMA temp_store = DEFAULT")
-                    page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
-                    self._conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_BYTES // page_size}")
-                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL back to zero bytes
 
     def checkpoint(self) -> None:
         """Move the WAL into the database and truncate it to zero bytes."""
