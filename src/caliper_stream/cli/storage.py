@@ -62,7 +62,12 @@ def import_(
                      "or import:<directory name> for all files of a directory)."),
     ] = None,
     strict: Annotated[bool, typer.Option(help="Dead-letter events that fail strict validation.")] = False,
-    chunk: Annotated[int, typer.Option(metavar="N", help="Events per transaction.")] = 2000,
+    chunk: Annotated[int, typer.Option(metavar="N", help="Events per transaction.")] = 5000,
+    pipeline: Annotated[
+        bool | None,
+        typer.Option("--pipeline/--no-pipeline",
+                     help="Parse in a second process while this one writes (default: for stdin and inputs of 16 MB or more)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Store dumps in the database. Re-running is safe: nothing is stored twice.
@@ -92,6 +97,7 @@ def import_(
                 strict=strict,
                 progress=lambda done, s: progress.update(task, completed=done, events=s.events),
                 source=source,
+                pipeline=pipeline,
             )
             progress.update(task, completed=total, events=summary.events)
         seconds = time.perf_counter() - started
