@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
 import msgspec
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from caliper_stream.event import canonical_time
 from caliper_stream.ingest import prepare
-from caliper_stream.keydata import KeyData
+from caliper_stream.keydata import KeyData, id_parts
 from caliper_stream.read import read_bytes
 from caliper_stream.vocab import RENAMED_TYPES, VERSION_OF_CONTEXT, term
 
@@ -395,3 +396,15 @@ def test_the_reference_and_the_fast_path_agree_where_the_searches_overlap() -> N
     assert (keydata.gradable_item_pk, keydata.attempt_pk, keydata.score, keydata.max_score) == ("_9_1", "_5_1", 7.0, 10.0)
     assert not dead
     assert not warnings
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["/sites/", "/users/", "/attempts/", "/questions/", "/", "?", "#", "\n", "a", "_1_1", "sites"]), max_size=12).map("".join))
+def test_id_parts_find_what_the_documented_patterns_find(value: str) -> None:
+    site = re.search(r"/sites/([^/]+)/", value)
+    user = re.search(r"/users/([^/?#]+)$", value)
+    parts = id_parts(value)
+    assert parts.site == (site.group(1) if site else None)
+    assert parts.user == (user.group(1) if user else None)
+    assert list(parts.segments) == re.findall(r"/(gradableItems|assessments|questions|attempts)/([^/?#\n]+)", value)
+    assert id_parts(value) == parts  # memoised or not, the same answer

@@ -162,7 +162,7 @@ class IdParts(msgspec.Struct, frozen=True, gc=False):
 #: and a dict lookup costs a tenth of the three searches. Bounded (emptied when full) and only
 #: for ids of ordinary length, so that hostile input cannot make it grow.
 _PARTS: dict[str, IdParts] = {}
-_PARTS_MAX = 65_536
+_PARTS_MAX = 16_384  # a few MB at most
 _PARTS_ID_MAX = 512
 
 
