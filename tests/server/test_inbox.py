@@ -163,3 +163,22 @@ def test_what_the_door_inboxes_is_never_refused_as_a_whole(body: bytes) -> None:
     assert parsed.refusal is None
     decoded: Any = msgspec.json.decode(body)
     assert events == len(decoded["data"])
+
+
+def test_the_digester_keeps_a_gzip_bomb_as_a_dead_letter() -> None:
+    """The door never inboxes gzip today, but a row the digester cannot inflate within the
+    limit (or a truncated one) is kept whole as a dead letter, never an error that would
+    leave it in the inbox for ever."""
+    from caliper_stream.server.storage import digest_body
+    from caliper_stream.store.base import Inboxed
+
+    at = "2026-01-01T00:00:00.000Z"
+    bomb = gzip.compress(b"[" + b"{}," * 2_000_000 + b"{}]")  # 6 MB once inflated, 1 MiB allowed
+    batch, _, _ = digest_body(Inboxed(bomb, "learn", at), 1 << 20, None)
+    assert [(dl.raw, dl.received_at) for dl in batch.dead_letters] == [(bomb, at)]
+    assert "decompressed" in str(batch.dead_letters[0].reasons[0])
+    cut = envelope(learn_events(3))[:-40]
+    batch, rows, _ = digest_body(Inboxed(cut, "learn", at), 1 << 20, None)
+    assert len(rows) == 2  # the whole events are stored, the cut one is a dead letter
+    assert len(batch.dead_letters) == 1
+    assert batch.dead_letters[0].received_at == at

@@ -1,0 +1,132 @@
+"""The inbox operations of the store protocol, on a real SQLite file and a real PostgreSQL:
+bodies in, one digest transaction out, nothing stored twice when a digest is redone, replicas
+claiming disjoint rows, and migration 0008 on a database that already holds events."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import Any
+
+import msgspec
+import psycopg
+import pytest
+
+from caliper_stream.ingest import Batch, prepare
+from caliper_stream.read import read_bytes
+from caliper_stream.store import Store, open_store
+from caliper_stream.store.base import Backlog, Inboxed
+from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
+
+V1P1 = "http://purl.imsglobal.org/ctx/caliper/v1p1"
+
+
+def body(tag: str, n: int = 3) -> bytes:
+    events = [
+        {"@context": V1P1, "id": f"urn:uuid:{tag}-{i}", "type": "NavigationEvent", "action": "NavigatedTo",
+         "actor": {"id": "urn:a", "type": "Person"}, "object": {"id": "urn:o", "type": "WebPage"},
+         "eventTime": "2021-01-05T14:50:26.769Z"}
+        for i in range(n)
+    ]
+    return msgspec.json.encode({"sensor": "s", "sendTime": "2021-01-05T14:50:26.769Z", "dataVersion": V1P1, "data": events})
+
+
+def digest(items: list[Inboxed]) -> list[Batch]:
+    return [prepare(list(read_bytes(i.body, i.source)), source=i.source, received_at=i.received_at) for i in items]
+
+
+def test_bodies_are_digested_once_into_events_and_the_rows_deleted(store: Store) -> None:
+    store.inbox_put([Inboxed(body("a"), "learn", "2026-01-01T00:00:00.000Z", events=3),
+                     Inboxed(body("b", 2) + b"  ", "learn", "2026-01-01T00:00:01.000Z", events=2)])
+    backlog = store.inbox_backlog()
+    assert (backlog.rows, backlog.events) == (2, 5)
+    assert backlog.bytes > 0
+    assert store.stats().inbox == backlog
+    results = store.digest_inbox(10, digest)
+    assert [(r.accepted, r.duplicates) for r in results] == [(3, 0), (2, 0)]
+    assert store.inbox_backlog() == Backlog()
+    assert store.digest_inbox(10, digest) == []
+    # the same body again (a digest redone after a crash, or a retry): nothing stored twice
+    store.inbox_put([Inboxed(body("a"), "learn", "2026-01-01T00:00:02.000Z", events=3)])
+    assert [(r.accepted, r.duplicates) for r in store.digest_inbox(10, digest)] == [(0, 3)]
+    assert store.query("SELECT count(*), count(DISTINCT event_key) FROM events")[0] == (5, 5)
+    assert {r[0] for r in store.query("SELECT received_at FROM events")} == {
+        "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:01.000Z"}
+
+
+def test_a_failing_digest_leaves_its_rows_in_the_inbox(store: Store) -> None:
+    store.inbox_put([Inboxed(body("c"), "learn", "2026-01-01T00:00:00.000Z", events=3)])
+
+    def broken(items: list[Inboxed]) -> list[Batch]:
+        raise RuntimeError("killed mid-digest")
+
+    with pytest.raises(RuntimeError):
+        store.digest_inbox(10, broken)
+    assert store.inbox_backlog().rows == 1
+    assert store.query("SELECT count(*) FROM events")[0][0] == 0
+    assert len(store.digest_inbox(10, digest)) == 1
+    assert store.query("SELECT count(*) FROM events")[0][0] == 3
+
+
+@pytest.mark.postgres
+def test_replicas_claim_disjoint_rows(pg_url: str) -> None:
+    """SKIP LOCKED: while one digester holds its claim (mid-transaction), another one gets the
+    next rows at once instead of waiting for, or repeating, the first one's."""
+    first, second = open_store(pg_url), open_store(pg_url)
+    try:
+        first.inbox_put([Inboxed(body(f"r{i}", 1), "learn", "2026-01-01T00:00:00.000Z", events=1) for i in range(4)])
+        holding, release = threading.Event(), threading.Event()
+        seen: dict[str, list[int]] = {}
+
+        def slow(items: list[Inboxed]) -> list[Batch]:
+            seen["first"] = [i.id for i in items]
+            holding.set()
+            assert release.wait(30)
+            return digest(items)
+
+        worker = threading.Thread(target=lambda: first.digest_inbox(2, slow))
+        worker.start()
+        assert holding.wait(30)
+
+        def fast(items: list[Inboxed]) -> list[Batch]:
+            seen["second"] = [i.id for i in items]
+            return digest(items)
+
+        assert len(second.digest_inbox(10, fast)) == 2
+        release.set()
+        worker.join(30)
+        assert not set(seen["first"]) & set(seen["second"])
+        assert second.inbox_backlog() == Backlog()
+        assert second.query("SELECT count(*) FROM events")[0][0] == 4
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_migration_0008_adds_the_inbox_to_a_store_holding_events(dialect: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("sqlite_url" if dialect == "sqlite" else "pg_url")
+    conn: Any = sqlite3.connect(url.removeprefix("sqlite:///")) if dialect == "sqlite" else psycopg.connect(url)
+    mark = "?" if dialect == "sqlite" else "%s"
+    with conn:
+        cur = conn.cursor()
+        cur.execute(SCHEMA_MIGRATIONS_DDL)
+        for mig in migrations(dialect):
+            if mig.version >= 8:
+                break
+            for statement in mig.statements():
+                cur.execute(statement)
+            cur.execute(f"INSERT INTO schema_migrations VALUES ({mark}, {mark}, {mark})",
+                        (mig.version, mig.name, "2026-01-01T00:00:00.000Z"))
+        cur.execute(f"INSERT INTO events (event_key, raw, received_at) VALUES ({mark}, {mark}, {mark})",
+                    ("k1", b"{}", "2026-01-01T00:00:00.000Z"))
+    conn.close()
+    store = open_store(url)
+    try:
+        assert store.schema_version() >= 8
+        assert store.query("SELECT event_key FROM events") == [("k1",)]
+        assert store.inbox_backlog() == Backlog()
+        store.inbox_put([Inboxed(body("m"), "learn", "2026-01-01T00:00:00.000Z", events=3)])
+        assert [r.accepted for r in store.digest_inbox(10, digest)] == [3]
+    finally:
+        store.close()
