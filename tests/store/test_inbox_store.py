@@ -130,3 +130,27 @@ def test_migration_0008_adds_the_inbox_to_a_store_holding_events(dialect: str, r
         assert [r.accepted for r in store.digest_inbox(10, digest)] == [3]
     finally:
         store.close()
+
+
+def test_digested_events_are_compressed_once_the_store_trains_its_dictionary(store: Store) -> None:
+    """The digest writes through the same codec as every other write: past the training
+    threshold the store's events are zstd frames, and each decodes to the bytes that were sent."""
+    bodies = []
+    for b in range(25):
+        events = [
+            {"@context": V1P1, "id": f"urn:uuid:d{b}-{i}", "type": "NavigationEvent", "action": "NavigatedTo",
+             "actor": {"id": f"https://learn.example.edu/users/_{b * 1000 + i}_1", "type": "Person"},
+             "object": {"id": f"https://learn.example.edu/courses/_{i % 17}_1/content/_{i * 7 + b}_1", "type": "WebPage",
+                        "name": f"Week {i % 12} reading {b}"},
+             "eventTime": f"2021-01-{1 + b:02d}T14:{i % 60:02d}:26.769Z"}
+            for i in range(100)
+        ]
+        bodies.append(msgspec.json.encode({"sensor": "s", "sendTime": "2021-01-05T14:50:26.769Z", "dataVersion": V1P1, "data": events}))
+    store.inbox_put([Inboxed(raw, "learn", "2026-01-01T00:00:00.000Z", events=100) for raw in bodies])
+    while store.digest_inbox(5, digest):
+        pass
+    sent = {e.raw for raw in bodies for e in read_bytes(raw, "learn")}
+    rows = store.query("SELECT raw_codec, raw FROM events")
+    assert len(rows) == len(sent) == 2500
+    assert sum(codec is not None for codec, _ in rows) > 0
+    assert {store.decode_raw(codec, raw) for codec, raw in rows} == sent

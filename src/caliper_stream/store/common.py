@@ -337,11 +337,11 @@ class SQLStore(ABC):
             if not claimed:
                 return []
             batches = work(claimed)
-            with self._write_lock, self._transaction() as cur:
+            with self._writing() as cur:
                 inserted = self._store_digest(cur, claimed, batches)
             return attribute(batches, inserted)
         # PostgreSQL: claimed inside the transaction, skipping other replicas' claims
-        with self._write_lock, self._transaction() as cur:
+        with self._writing() as cur:
             cur.execute(self._sql(select + " FOR UPDATE SKIP LOCKED"), (limit,))
             claimed = [_inboxed(r) for r in cur.fetchall()]
             if not claimed:
@@ -353,7 +353,7 @@ class SQLStore(ABC):
     def _store_digest(self, cur: Any, claimed: list[Inboxed], batches: list[Batch]) -> set[str]:
         rows = unique_rows([b.rows for b in batches])
         letters = [dl for b in batches for dl in b.dead_letters]
-        inserted = self._insert_events(cur, rows) if rows else set()
+        inserted = self._events_written(cur, rows) if rows else set()
         if letters:
             self._insert_dead_letters(cur, letters)
         cur.executemany(self._sql("DELETE FROM inbox WHERE id = ?"), [(b.id,) for b in claimed])
