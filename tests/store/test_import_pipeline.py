@@ -186,8 +186,8 @@ def test_killed_import_keeps_its_commits_and_a_rerun_completes_the_set_once(tmp_
                             "--pipeline", "-q"], capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert "accepted 1,000  duplicates 2,000  dead letters 0" in rerun.stdout
-    with sqlite3.connect(db) as conn:
-        stored = [raw.decode() for (raw,) in conn.execute("SELECT raw FROM events")]
+    with open_store(url) as store:
+        stored = [store.decode_raw(codec, raw).decode() for codec, raw in store.query("SELECT raw_codec, raw FROM events")]
     assert sorted(stored) == sorted(lines)
 
 

@@ -221,11 +221,6 @@ class Store(Protocol):
         a DB-API cursor (``?`` placeholders on SQLite, ``%s`` on PostgreSQL), commits on exit."""
         ...
 
-    def bulk(self) -> AbstractContextManager[None]:
-        """Settings for a bulk import while inside (e.g. a larger page cache); durability and
-        results are those of every other write."""
-        ...
-
     # --- dead letters ------------------------------------------------------------------------
 
     def list_dead_letters(

@@ -12,7 +12,7 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 import msgspec
@@ -579,9 +579,6 @@ class SQLStore(ABC):
 
     def checkpoint(self) -> None:
         return None
-
-    def bulk(self) -> AbstractContextManager[None]:
-        return nullcontext()
 
     def __enter__(self) -> SQLStore:
         return self

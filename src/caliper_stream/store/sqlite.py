@@ -42,10 +42,6 @@ _INSERT = (
 )
 _LOOKUP_CHUNK = 500
 CACHE_KIB = 64 * 1024
-#: Page cache of the write connection during a bulk import (`SQLiteStore.bulk`): the inserts
-#: go to random places of the event_key index and of the five time indexes, so once those
-#: outgrow the cache nearly every row costs page reads; 1 GiB holds them for ~5 M events.
-BULK_CACHE_KIB = 1024 * 1024
 #: Page size of new databases. Learn's events are ~2.7–5.6 KB, so with SQLite's 4 KiB default
 #: half of them spill into an overflow page; 16 KiB pages hold ~4 rows each and measured ~15 %
 #: less CPU per inserted row (and 4× fewer WAL frames, each a pwrite). Larger pages lose: every
@@ -230,23 +226,6 @@ class SQLiteStore(SQLStore):
                 if isinstance(exc, StoreError):
                     raise
                 raise _error(exc, "cannot write") from exc
-
-    @contextmanager
-    def bulk(self) -> Iterator[None]:
-        """A larger page cache (`BULK_CACHE_KIB`) and in-memory temporary b-trees for the
-        write connection while inside; ``synchronous`` is untouched, so every commit stays as
-        durable as any other."""
-        with self._write_lock, suppress(StoreError, sqlite3.Error):  # the first write will say why
-            conn = self._writer()
-            conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
-            conn.execute("PRAGMA temp_store = MEMORY")
-        try:
-            yield
-        finally:
-            with self._write_lock, suppress(sqlite3.Error):
-                if self._conn is not None:
-                    self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")  # frees the pages
-                    self._conn.execute("PRAGMA temp_store = DEFAULT")
 
     def checkpoint(self) -> None:
         """Move the WAL into the database and truncate it to zero bytes."""
