@@ -9,10 +9,11 @@ import psycopg
 
 
 def sqlite_bytes(url: str) -> bytes:
-    """The bytes of the database file and of its WAL, shared-memory and journal files."""
+    """The bytes of the database file and of its WAL, shared-memory and journal files, and of
+    its inbox file (request bodies waiting for the digest) and that file's WAL."""
     path = Path(url.removeprefix("sqlite:///"))
     out = b""
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", "-wal", "-shm", "-journal", "-inbox", "-inbox-wal"):
         f = Path(str(path) + suffix)
         if f.exists():
             out += f.read_bytes()

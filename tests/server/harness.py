@@ -137,7 +137,7 @@ class Site:
         """Wait until the inbox is empty: a 200 without a summary means the body is durable in
         the inbox; its events are in the events table once the digester has been through it."""
         deadline = time.monotonic() + timeout
-        while int(self.store.query("SELECT count(*) FROM inbox")[0][0]):
+        while self.store.inbox_backlog().rows:
             assert time.monotonic() < deadline, "the inbox was not digested in time"
             time.sleep(0.05)
 

@@ -112,7 +112,7 @@ def test_kill_9_mid_load_loses_and_duplicates_nothing_acknowledged(db: str, tmp_
 
 def digested(store: Store, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    while store.query("SELECT count(*) FROM inbox")[0][0]:
+    while store.inbox_backlog().rows:
         assert time.monotonic() < deadline, "the inbox was not digested after the restart"
         time.sleep(0.05)
 

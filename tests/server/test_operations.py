@@ -190,7 +190,7 @@ def test_a_database_read_only_at_start_recovers_by_itself(tmp_path: Path) -> Non
         r = httpx.post(server.url + "/caliper", content=envelope(events), headers=headers, timeout=30)
         assert r.status_code == 200
         with open_store(db) as store:
-            wait_for(lambda: store.query("SELECT count(*) FROM inbox") == [(0,)], what="the digest")
+            wait_for(lambda: store.inbox_backlog().rows == 0, what="the digest")
             n = store.query(f"SELECT count(*) FROM events WHERE event_id IN ({', '.join('?' * 3)})", ids(events))
         assert n[0][0] == 3
         assert "RuntimeWarning" not in server.log.read_text()

@@ -4,6 +4,8 @@ claiming disjoint rows, and migration 0008 on a database that already holds even
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 from typing import Any
@@ -154,3 +156,62 @@ def test_digested_events_are_compressed_once_the_store_trains_its_dictionary(sto
     assert len(rows) == len(sent) == 2500
     assert sum(codec is not None for codec, _ in rows) > 0
     assert {store.decode_raw(codec, raw) for codec, raw in rows} == sent
+
+
+def test_sqlite_acknowledges_while_the_database_is_locked_by_a_digest(sqlite_url: str) -> None:
+    """The inbox is a file of its own: an acknowledgement never waits for the digester's
+    transaction on the database (SQLite has one writer per file)."""
+    path = sqlite_url.removeprefix("sqlite:///")
+    store = open_store(sqlite_url, busy_timeout=0.2)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # what a digest transaction holds while it writes
+        store.inbox_put([Inboxed(body("locked"), "learn", "2026-01-01T00:00:00.000Z", events=3)])
+        assert store.inbox_backlog().rows == 1
+        holder.execute("ROLLBACK")
+        assert [r.accepted for r in store.digest_inbox(10, digest)] == [3]
+    finally:
+        holder.close()
+        store.close()
+
+
+def test_sqlite_a_lost_inbox_file_starts_its_ids_above_the_digested_mark(sqlite_url: str) -> None:
+    """The database's mark says which inbox ids are digested; a new inbox file (deleted, or
+    restored from an older copy) must not hand out ids at or below it, or bodies would be
+    skipped."""
+    path = sqlite_url.removeprefix("sqlite:///")
+    with open_store(sqlite_url) as store:
+        store.inbox_put([Inboxed(body(f"l{i}"), "learn", "2026-01-01T00:00:00.000Z", events=3) for i in range(3)])
+        assert len(store.digest_inbox(10, digest)) == 3
+    for suffix in ("-inbox", "-inbox-wal", "-inbox-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path + suffix)
+    with open_store(sqlite_url) as store:
+        store.inbox_put([Inboxed(body("after"), "learn", "2026-01-01T00:00:00.000Z", events=3)])
+        assert store.inbox_backlog().rows == 1
+        assert [r.accepted for r in store.digest_inbox(10, digest)] == [3]
+        assert store.query("SELECT count(*) FROM events")[0][0] == 12
+
+
+def test_sqlite_two_digesters_of_the_same_bodies_store_them_once(sqlite_url: str) -> None:
+    """After a restart the old digester (draining) and the new one may read the same bodies;
+    the mark, read again inside the write transaction, makes the second one skip them."""
+    first, second = open_store(sqlite_url), open_store(sqlite_url)
+    try:
+        first.inbox_put([Inboxed(body(f"t{i}"), "learn", "2026-01-01T00:00:00.000Z", events=3) for i in range(2)])
+        seen: list[list[Inboxed]] = []
+
+        def slow(items: list[Inboxed]) -> list[Batch]:
+            seen.append(items)
+            if len(seen) == 1:  # the first digester has read; the second digests meanwhile
+                assert [r.accepted for r in second.digest_inbox(10, digest)] == [3, 3]
+            return digest(items)
+
+        assert [(r.accepted, r.duplicates) for r in first.digest_inbox(10, slow)] == [(0, 0), (0, 0)]
+        assert first.query("SELECT count(*), count(DISTINCT event_key) FROM events")[0] == (6, 6)
+        assert first.inbox_backlog() == Backlog()
+        first.checkpoint()  # purges digested bodies from the inbox file
+        assert first.inbox.pending(-1, 10) == []  # type: ignore[attr-defined]
+    finally:
+        first.close()
+        second.close()

@@ -137,7 +137,7 @@ def test_migration_moves_every_row_keeping_ids_keys_and_the_sequence(pg_url: str
     cols = ", ".join(EVENT_COLUMNS)
     with psycopg.connect(pg_url) as conn:
         conn.cursor().executemany(
-            f"INSERT INTO events ({cols}) VALUES ({', '.join(['%s'] * len(EVENT_COLUMNS))})", [event_values(r) for r in rows]
+            f"INSERT INTO events ({cols}) VALUES ({', '.join(['%s'] * len(EVENT_COLUMNS))})", [event_values(r, lambda raw: (None, raw)) for r in rows]
         )
         conn.execute("DELETE FROM events WHERE event_key = %s", (rows[-1].event_key,))  # the sequence is ahead of max(id)
         last = conn.execute("SELECT last_value FROM events_id_seq").fetchone()

@@ -133,16 +133,20 @@ class LocalServer:
     def digested(self, timeout: float = 60.0) -> None:
         """Wait until the server has digested its inbox: a 200 means the body is durable in the
         inbox, and its events are in the events table once digested."""
-        import sqlite3
+        from caliper_stream.errors import StoreError
+        from caliper_stream.store import open_store
 
         deadline = time.monotonic() + timeout
         while True:
-            with contextlib.closing(sqlite3.connect(self.db_path)) as db:
+            try:
+                store = open_store(f"sqlite:///{self.db_path}", migrate=False)
                 try:
-                    if not db.execute("SELECT count(*) FROM inbox").fetchone()[0]:
+                    if not store.inbox_backlog().rows:
                         return
-                except sqlite3.OperationalError:  # not migrated yet: nothing inboxed
-                    return
+                finally:
+                    store.close()
+            except StoreError:  # not migrated yet: nothing inboxed
+                return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the inbox of {self.db_path} was not digested within {timeout:g} s")
             time.sleep(0.05)

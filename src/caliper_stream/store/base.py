@@ -111,6 +111,10 @@ class Stats(msgspec.Struct):
     inbox: Backlog = msgspec.field(default_factory=lambda: Backlog())
 
 
+#: The inbox's columns besides its id, in `Inboxed` order.
+INBOX_COLUMNS: tuple[str, ...] = ("body", "source", "received_at", "content_type", "events", "protected")
+
+
 class Inboxed(msgspec.Struct):
     """One request body in the inbox (`id` 0 until stored): what the digester needs to turn it
     into events and dead letters exactly as the HTTP layer would have."""

@@ -44,7 +44,6 @@ from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
 #: is stored (NULL: the bytes themselves; else the id of the zstd dictionary, store/codec.py).
 EVENT_COLUMNS: tuple[str, ...] = ("event_key", "raw_codec", "raw", *FIELDS[1:], "source", "received_at")
 DEAD_LETTER_COLUMNS: tuple[str, ...] = ("raw", "digest", "reasons", "source", "received_at")
-INBOX_COLUMNS: tuple[str, ...] = ("body", "source", "received_at", "content_type", "events", "protected")
 
 _encode_reasons = msgspec.json.Encoder().encode
 _decode_reasons = msgspec.json.Decoder(list[Problem]).decode
@@ -152,10 +151,6 @@ def attribute(batches: Sequence[Batch], inserted: set[str]) -> list[WriteResult]
                 accepted += 1
         results.append(WriteResult(accepted, len(batch.rows) - accepted, len(batch.dead_letters)))
     return results
-
-
-def _inboxed(r: Sequence[Any]) -> Inboxed:
-    return Inboxed(bytes(r[1]), r[2], r[3], r[4], int(r[5]), bool(r[6]), id=int(r[0]))
 
 
 class Tx:
@@ -316,57 +311,28 @@ class SQLStore(ABC):
                 self._insert_dead_letters(cur, letters)
         return attribute(batches, inserted)
 
-    # --- inbox -------------------------------------------------------------------------------
+    # --- inbox (each backend keeps it its own way: store/inbox_file.py, store/postgres.py) -----
 
-    def inbox_put(self, bodies: Sequence[Inboxed]) -> None:
-        if not bodies:
-            return
-        with self._write_lock, self._transaction() as cur:
-            cur.executemany(
-                self._sql(f"INSERT INTO inbox ({', '.join(INBOX_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"),
-                [(b.body, b.source, b.received_at, b.content_type, b.events, int(b.protected)) for b in bodies],
-            )
+    @abstractmethod
+    def inbox_put(self, bodies: Sequence[Inboxed]) -> None: ...
 
-    def digest_inbox(self, limit: int, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
-        select = f"SELECT id, {', '.join(INBOX_COLUMNS)} FROM inbox ORDER BY id LIMIT ?"
-        if self.dialect == "sqlite":
-            # one writer at a time: parse before taking the write lock, so that the inbox inserts
-            # of the HTTP layer wait only for the writing (rows claimed twice by two digesters
-            # for a moment after a restart are stored once all the same: deduped)
-            claimed = [_inboxed(r) for r in self.query(select, (limit,))]
-            if not claimed:
-                return []
-            batches = work(claimed)
-            with self._writing() as cur:
-                inserted = self._store_digest(cur, claimed, batches)
-            return attribute(batches, inserted)
-        # PostgreSQL: claimed inside the transaction, skipping other replicas' claims
-        with self._writing() as cur:
-            cur.execute(self._sql(select + " FOR UPDATE SKIP LOCKED"), (limit,))
-            claimed = [_inboxed(r) for r in cur.fetchall()]
-            if not claimed:
-                return []
-            batches = work(claimed)
-            inserted = self._store_digest(cur, claimed, batches)
-        return attribute(batches, inserted)
+    @abstractmethod
+    def digest_inbox(self, limit: int, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]: ...
 
-    def _store_digest(self, cur: Any, claimed: list[Inboxed], batches: list[Batch]) -> set[str]:
+    @abstractmethod
+    def inbox_delete(self, ids: Sequence[int]) -> None: ...
+
+    @abstractmethod
+    def inbox_backlog(self) -> Backlog: ...
+
+    def _store_digest(self, cur: Any, batches: list[Batch]) -> set[str]:
+        """Write the events and dead letters of digested bodies in the transaction `cur`."""
         rows = unique_rows([b.rows for b in batches])
         letters = [dl for b in batches for dl in b.dead_letters]
         inserted = self._events_written(cur, rows) if rows else set()
         if letters:
             self._insert_dead_letters(cur, letters)
-        cur.executemany(self._sql("DELETE FROM inbox WHERE id = ?"), [(b.id,) for b in claimed])
         return inserted
-
-    def inbox_delete(self, ids: Sequence[int]) -> None:
-        if ids:
-            with self._write_lock, self._transaction() as cur:
-                cur.executemany(self._sql("DELETE FROM inbox WHERE id = ?"), [(i,) for i in ids])
-
-    def inbox_backlog(self) -> Backlog:
-        rows = self.query("SELECT count(*), coalesce(sum(events), 0), coalesce(sum(length(body)), 0) FROM inbox")
-        return Backlog(*(int(v) for v in rows[0])) if rows else Backlog()
 
     def _insert_dead_letters(self, cur: Any, letters: list[DeadLetter]) -> None:
         cur.executemany(

@@ -15,8 +15,9 @@ import re
 from caliper_stream.store.common import Tx
 
 DEFAULT = "events_default"
-#: Serialises partition creation and drops across processes (``pg_advisory_xact_lock``).
-LOCK = "SELECT pg_advisory_xact_lock(hashtext('caliper_stream.partitions'))"
+#: Serialises partition creation and drops across processes (``pg_advisory_xact_lock``), per
+#: schema: stores in other schemas of the same database never wait for each other.
+LOCK = "SELECT pg_advisory_xact_lock(hashtext('caliper_stream.partitions.' || current_schema()))"
 
 _MONTH = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])")
 

@@ -20,7 +20,7 @@ connection per thread for `query`, and a fresh connection with a server-side cur
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import count
 from typing import Any, Literal
@@ -29,8 +29,9 @@ import psycopg
 import psycopg.sql
 
 from caliper_stream.errors import StoreError, StoreUnavailable
-from caliper_stream.ingest import Row
-from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, event_values, translate
+from caliper_stream.ingest import Batch, Row
+from caliper_stream.store.base import INBOX_COLUMNS, Backlog, Inboxed, WriteResult
+from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, attribute, event_values, translate
 from caliper_stream.store.partitions import LOCK, month_of, months
 
 Method = Literal["copy", "executemany"]
@@ -63,7 +64,6 @@ _INSERT = (
     "WITH fresh AS (INSERT INTO event_keys (event_key) VALUES (%s) ON CONFLICT DO NOTHING RETURNING event_key)"
     f" INSERT INTO events ({_COLS}) SELECT {', '.join(['%s'] * len(EVENT_COLUMNS))} FROM fresh RETURNING {_RETURNING}"
 )
-_EVENT_TIME = EVENT_COLUMNS.index("event_time")
 _ITERSIZE = 500
 _cursor_names = count()
 
@@ -145,12 +145,12 @@ class PostgresStore(SQLStore):
     def _lock_migrations(self, cur: Any) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('caliper_stream.migrate'))")
 
-    def _ensure_months(self, values: list[tuple[Any, ...]]) -> None:
+    def _ensure_months(self, times: Iterable[str | None]) -> None:
         """Create the month partitions these rows need and that are not known to exist, in a
         short transaction of their own before the write touches ``events``, so that writers
         (several replicas) creating months never wait on each other's inserts while holding the
         lock."""
-        needed = {month_of(v[_EVENT_TIME]) for v in values} - self._months - {None}
+        needed = {month_of(t) for t in times} - self._months - {None}
         if not needed:
             return
         conn = self._connect()
@@ -165,9 +165,15 @@ class PostgresStore(SQLStore):
             conn.close()
         self._months |= {m for m in needed if m is not None}
 
+    def _events_written(self, cur: Any, rows: list[Row]) -> set[str]:
+        # Months first, before this transaction reads anything of ``events`` (the codec does):
+        # creating a month takes a lock on ``events_default`` that this transaction's own read
+        # locks would block, from another connection, for ever.
+        self._ensure_months(r.keydata.event_time for r in rows)
+        return super()._events_written(cur, rows)
+
     def _insert_events(self, cur: Any, rows: list[Row]) -> set[str]:
         values = [event_values(r, self.codec.encode) for r in rows]
-        self._ensure_months(values)
         if self.method == "executemany":
             cur.executemany(_INSERT, [(v[0], *v) for v in values], returning=True)
             returned: list[tuple[Any, ...]] = []
@@ -188,6 +194,43 @@ class PostgresStore(SQLStore):
         # takes such rows along (events_month_partition).
         self._months -= {month_of(t) for _, t, default in returned if default} - {None}
         return {k for k, _, _ in returned}
+
+    # --- inbox: a table, claimed with SKIP LOCKED so that replicas share the digest ----------
+
+    def inbox_put(self, bodies: Sequence[Inboxed]) -> None:
+        if not bodies:
+            return
+        with self._write_lock, self._transaction() as cur:
+            cur.executemany(
+                f"INSERT INTO inbox ({', '.join(INBOX_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s)",
+                [(b.body, b.source, b.received_at, b.content_type, b.events, int(b.protected)) for b in bodies],
+            )
+
+    def digest_inbox(self, limit: int, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
+        """Claim, store and delete in ONE transaction: a replica killed mid-digest releases its
+        rows' locks with its connection, and another replica digests them."""
+        with self._writing() as cur:
+            cur.execute(
+                f"SELECT id, {', '.join(INBOX_COLUMNS)} FROM inbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", (limit,)
+            )
+            claimed = [
+                Inboxed(bytes(r[1]), r[2], r[3], r[4], int(r[5]), bool(r[6]), id=int(r[0])) for r in cur.fetchall()
+            ]
+            if not claimed:
+                return []
+            batches = work(claimed)
+            inserted = self._store_digest(cur, batches)
+            cur.execute("DELETE FROM inbox WHERE id = ANY(%s)", ([b.id for b in claimed],))
+        return attribute(batches, inserted)
+
+    def inbox_delete(self, ids: Sequence[int]) -> None:
+        if ids:
+            with self._write_lock, self._transaction() as cur:
+                cur.execute("DELETE FROM inbox WHERE id = ANY(%s)", (list(ids),))
+
+    def inbox_backlog(self) -> Backlog:
+        rows = self.query("SELECT count(*), coalesce(sum(events), 0), coalesce(sum(length(body)), 0) FROM inbox")
+        return Backlog(*(int(v) for v in rows[0])) if rows else Backlog()
 
     def probe_write(self) -> None:
         with self._write_lock:

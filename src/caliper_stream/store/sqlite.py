@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from caliper_stream.errors import StoreError, StoreUnavailable
-from caliper_stream.ingest import Row
-from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, event_values
+from caliper_stream.ingest import Batch, Row
+from caliper_stream.store.base import Backlog, Inboxed, WriteResult
+from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, attribute, event_values
+from caliper_stream.store.inbox_file import InboxFile, inbox_path
 
 Durability = Literal["normal", "full"]
 
@@ -110,6 +112,7 @@ class SQLiteStore(SQLStore):
         self._reader_uri = path
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self.inbox = InboxFile(inbox_path(path), synchronous=durability.upper(), busy_timeout=busy_timeout)
         try:
             self._conn = self._connect(write=True)
             self._probe(self._conn)
@@ -228,9 +231,11 @@ class SQLiteStore(SQLStore):
                 raise _error(exc, "cannot write") from exc
 
     def checkpoint(self) -> None:
-        """Move the WAL into the database and truncate it to zero bytes."""
+        """Move the WAL into the database and truncate it to zero bytes; purge digested bodies
+        from the inbox file and truncate its WAL too."""
         if self.path == ":memory:":
             return
+        self.inbox.purge(self._digested_through())
         with self._write_lock:
             if self._conn is None:
                 return
@@ -238,6 +243,41 @@ class SQLiteStore(SQLStore):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             except sqlite3.Error as exc:
                 raise _error(exc, "checkpoint failed") from exc
+
+    # --- inbox: a file of its own (store/inbox_file.py), digested up to a mark kept here -----
+
+    def _digested_through(self) -> int:
+        rows = self.query("SELECT digested_through FROM inbox_state")
+        return int(rows[0][0]) if rows else 0
+
+    def inbox_put(self, bodies: Sequence[Inboxed]) -> None:
+        if bodies:
+            self.inbox.put(bodies, self._digested_through())
+
+    def digest_inbox(self, limit: int, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
+        """Read the oldest bodies above the mark, parse them outside the write lock, then store
+        their events and move the mark in ONE transaction. Bodies another digester stored
+        meanwhile (a restart's old and new digester, for a moment) are skipped, not stored twice."""
+        claimed = self.inbox.pending(self._digested_through(), limit)
+        if not claimed:
+            return []
+        batches = work(claimed)
+        with self._writing() as cur:
+            mark = int(cur.execute("SELECT digested_through FROM inbox_state").fetchone()[0])
+            fresh = [(item, batch) for item, batch in zip(claimed, batches, strict=True) if item.id > mark]
+            inserted = self._store_digest(cur, [batch for _, batch in fresh])
+            cur.execute("UPDATE inbox_state SET digested_through = max(digested_through, ?)", (claimed[-1].id,))
+        done = iter(attribute([batch for _, batch in fresh], inserted))
+        return [next(done) if item.id > mark else WriteResult() for item in claimed]
+
+    def inbox_delete(self, ids: Sequence[int]) -> None:
+        """Bodies stored otherwise (isolated poison): the oldest pending ones, so the mark moves."""
+        if ids:
+            with self._write_lock, self._transaction() as cur:
+                cur.execute("UPDATE inbox_state SET digested_through = max(digested_through, ?)", (max(ids),))
+
+    def inbox_backlog(self) -> Backlog:
+        return self.inbox.backlog(self._digested_through())
 
     def _insert_events(self, cur: Any, rows: list[Row]) -> set[str]:
         # Fast path: usually every event is new, and then the insert count says it all. When
@@ -304,6 +344,7 @@ class SQLiteStore(SQLStore):
 
     def close(self) -> None:
         self._closed = True
+        self.inbox.close()
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()

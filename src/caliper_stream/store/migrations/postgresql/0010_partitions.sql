@@ -19,7 +19,7 @@ CREATE TABLE event_keys (event_key TEXT PRIMARY KEY);
 -- Create the partition of one month ('YYYY-MM') if missing. Rows of that month already in
 -- events_default (written while the partition did not exist, e.g. by a writer whose list of
 -- partitions predates a retention drop) move into it, so the default partition never blocks it.
--- Callers serialise with pg_advisory_xact_lock(hashtext('caliper_stream.partitions')).
+-- Callers serialise with pg_advisory_xact_lock(hashtext('caliper_stream.partitions.' || current_schema())).
 CREATE FUNCTION events_month_partition(month TEXT) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
 DECLARE
     name TEXT := 'events_' || replace(month, '-', '_');

@@ -1,12 +1,10 @@
--- Inbox: request bodies exactly as received (gzip kept as sent), acknowledged once durable
--- here and digested behind into events and dead letters (then deleted). events: how many
--- the HTTP layer counted (the backlog's unit); protected: the body is already pseudonymised.
-CREATE TABLE inbox (
-    id INTEGER PRIMARY KEY,
-    body BLOB NOT NULL,
-    source TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    content_type TEXT NOT NULL DEFAULT '',
-    events INTEGER NOT NULL DEFAULT 0,
-    protected INTEGER NOT NULL DEFAULT 0
+-- Inbox: on SQLite the request bodies live in a file of their own next to the database
+-- (`<database>-inbox`, store/inbox_file.py), so that acknowledging never waits for the
+-- digester's transactions. The database keeps how far that inbox is digested, updated in the
+-- same transaction as the events stored from it: a digest commits its events and its mark, or
+-- neither.
+CREATE TABLE inbox_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    digested_through INTEGER NOT NULL
 );
+INSERT INTO inbox_state (id, digested_through) VALUES (1, 0);

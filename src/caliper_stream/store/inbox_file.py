@@ -1,0 +1,160 @@
+"""SQLite's inbox: acknowledged request bodies in a file of their own, next to the database.
+
+Why a second file: SQLite has one writer per file. With the inbox inside the database, every
+acknowledgement (a short insert by the HTTP process) queued behind the digester's long
+transactions, and SQLite's busy handler waits by sleeping (up to 100 ms at a time): p99 latency
+rose and neither process kept a core busy. In a file of its own the inbox has a single writer,
+the HTTP process; the digester only reads it.
+
+Exactly once without a shared transaction: the database records how far the inbox is digested
+(``inbox_state.digested_through``, an inbox id) in the same transaction as the events it
+stored, so a digest either committed its events *and* its mark or neither. Rows at or below the
+mark are purged later by the inbox's writer (on its next insert, and when idle). Ids come from
+``AUTOINCREMENT`` and never go back: a new or restored inbox file is started above the mark, so
+no body can ever hide below it.
+
+Durability is the database's: WAL, with the same ``synchronous`` setting.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from caliper_stream.errors import StoreError, StoreUnavailable
+from caliper_stream.store.base import INBOX_COLUMNS as COLUMNS
+from caliper_stream.store.base import Backlog, Inboxed
+
+_DDL = """CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    body BLOB NOT NULL,
+    source TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    content_type TEXT NOT NULL DEFAULT '',
+    events INTEGER NOT NULL DEFAULT 0,
+    protected INTEGER NOT NULL DEFAULT 0
+)"""
+_INSERT = f"INSERT INTO inbox ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
+_SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM inbox WHERE id > ? ORDER BY id LIMIT ?"
+
+
+def inbox_path(database: str) -> str:
+    """Where the inbox of the database file `database` lives."""
+    return database if database == ":memory:" else f"{database}-inbox"
+
+
+def _error(exc: sqlite3.Error, what: str) -> StoreError:
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreUnavailable(f"SQLite inbox {what}: {exc}")
+    return StoreError(f"SQLite inbox {what}: {exc}")
+
+
+class InboxFile:
+    """The inbox file of one SQLite store: one connection, under a lock (reads are short)."""
+
+    def __init__(self, path: str, *, synchronous: str, busy_timeout: float) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def exists(self) -> bool:
+        return self._conn is not None or self.path == ":memory:" or Path(self.path).is_file()
+
+    def _open(self, floor: int) -> sqlite3.Connection:
+        if self._conn is not None:
+            return self._conn
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            conn.execute("PRAGMA mmap_size = 0")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(_DDL)
+            # ids never go back below what the database says is digested (a new or restored file)
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('inbox', ?)", (floor,))
+            elif int(row[0]) < floor:
+                conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'inbox'", (floor,))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _error(exc, f"cannot open {self.path}") from exc
+        self._conn = conn
+        return conn
+
+    def _run(self, floor: int, what: str, work: Any) -> Any:
+        with self._lock:
+            conn = self._open(floor)
+            try:
+                return work(conn)
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                self._drop()
+                raise _error(exc, what) from exc
+
+    def put(self, bodies: Sequence[Inboxed], digested_through: int) -> None:
+        """Insert `bodies` in ONE durable transaction, purging rows digested meanwhile."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM inbox WHERE id <= ?", (digested_through,))
+            conn.executemany(
+                _INSERT, [(b.body, b.source, b.received_at, b.content_type, b.events, int(b.protected)) for b in bodies]
+            )
+            conn.execute("COMMIT")
+
+        self._run(digested_through, "write failed", work)
+
+    def pending(self, digested_through: int, limit: int) -> list[Inboxed]:
+        """The oldest `limit` bodies above the mark."""
+        if not self.exists():
+            return []
+
+        def work(conn: sqlite3.Connection) -> list[Inboxed]:
+            rows = conn.execute(_SELECT, (digested_through, limit)).fetchall()
+            return [Inboxed(bytes(r[1]), r[2], r[3], r[4], int(r[5]), bool(r[6]), id=int(r[0])) for r in rows]
+
+        return self._run(digested_through, "read failed", work)  # type: ignore[no-any-return]
+
+    def backlog(self, digested_through: int) -> Backlog:
+        if not self.exists():
+            return Backlog()
+
+        def work(conn: sqlite3.Connection) -> Backlog:
+            row = conn.execute(
+                "SELECT count(*), coalesce(sum(events), 0), coalesce(sum(length(body)), 0) FROM inbox WHERE id > ?",
+                (digested_through,),
+            ).fetchone()
+            return Backlog(int(row[0]), int(row[1]), int(row[2]))
+
+        return self._run(digested_through, "read failed", work)  # type: ignore[no-any-return]
+
+    def purge(self, digested_through: int) -> None:
+        """Delete digested rows and truncate the WAL (when idle: their bytes do not linger)."""
+        if not self.exists():
+            return
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM inbox WHERE id <= ?", (digested_through,))
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+        self._run(digested_through, "purge failed", work)
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
