@@ -215,3 +215,20 @@ def test_sqlite_two_digesters_of_the_same_bodies_store_them_once(sqlite_url: str
     finally:
         first.close()
         second.close()
+
+
+def test_erasure_waits_for_the_inbox_and_leaves_no_digested_body_in_its_file(sqlite_url: str) -> None:
+    """A body still in the inbox would bring an erased person back once digested: `forget`
+    refuses until the inbox is digested, and its vacuum rewrites the inbox file too."""
+    from caliper_stream.errors import StoreUnavailable
+    from caliper_stream.privacy.forget import forget
+
+    path = sqlite_url.removeprefix("sqlite:///")
+    with open_store(sqlite_url) as store:
+        store.inbox_put([Inboxed(body("erase"), "learn", "2026-01-01T00:00:00.000Z", events=3)])
+        with pytest.raises(StoreUnavailable, match="wait in the inbox"):
+            forget(store, "urn:a", actor="test")
+        assert len(store.digest_inbox(10, digest)) == 1
+        forget(store, "urn:a", actor="test")  # the vacuum that ends an erasure
+    with open(path + "-inbox", "rb") as f:
+        assert b"urn:uuid:erase-0" not in f.read()

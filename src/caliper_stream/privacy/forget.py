@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 
 from caliper_stream.analyse.summary import TABLES as SUMMARY_TABLES
+from caliper_stream.errors import StoreUnavailable
 from caliper_stream.privacy import identity_store, load_settings, protection_for
 from caliper_stream.privacy.audit import record
 from caliper_stream.privacy.identity import people
@@ -131,7 +132,15 @@ def _discover(store: Store, targets: set[str]) -> set[str]:
 def forget(
     store: Store, term: str, *, actor: str, delete_events: bool = False, vacuum: bool = True
 ) -> Forgotten:
-    """Erase the person `term` names (a uuid, pk1, batch_uid, or a pseudonym of one)."""
+    """Erase the person `term` names (a uuid, pk1, batch_uid, or a pseudonym of one).
+
+    Refused while request bodies wait in the inbox (a clear store's, acknowledged and not yet
+    digested): digested after the erasure, they would bring the person back."""
+    waiting = store.inbox_backlog()
+    if waiting.rows:
+        raise StoreUnavailable(
+            f"{waiting.rows} request bodies wait in the inbox to be digested; erase once `stats` shows none"
+        )
     targets, persons, ids = identifiers(store, term)
     out = Forgotten()
     mention = _mentions(targets)

@@ -149,6 +149,18 @@ class InboxFile:
 
         self._run(digested_through, "purge failed", work)
 
+    def vacuum(self, digested_through: int) -> None:
+        """Purge digested bodies and rewrite the file, so that their bytes are gone (erasure)."""
+        if not self.exists() or self.path == ":memory:":
+            return
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM inbox WHERE id <= ?", (digested_through,))
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+        self._run(digested_through, "VACUUM failed", work)
+
     def _drop(self) -> None:
         if self._conn is not None:
             with suppress(sqlite3.Error):

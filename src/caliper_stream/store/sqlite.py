@@ -338,6 +338,7 @@ class SQLiteStore(SQLStore):
                 busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             except sqlite3.Error as exc:
                 raise _error(exc, "VACUUM failed") from exc
+        self.inbox.vacuum(self._digested_through())
         if busy:
             return ["the WAL could not be truncated while other connections read; run again when idle"]
         return []

@@ -19,7 +19,7 @@ CREATE TABLE event_keys (event_key TEXT PRIMARY KEY);
 -- Create the partition of one month ('YYYY-MM') if missing. Rows of that month already in
 -- events_default (written while the partition did not exist, e.g. by a writer whose list of
 -- partitions predates a retention drop) move into it, so the default partition never blocks it.
--- Callers serialise with pg_advisory_xact_lock(hashtext('caliper_stream.partitions.' || current_schema())).
+-- A new month copies the parent's CHECK constraints (ATTACH requires them). Callers serialise with pg_advisory_xact_lock(hashtext('caliper_stream.partitions.' || current_schema())).
 CREATE FUNCTION events_month_partition(month TEXT) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
 DECLARE
     name TEXT := 'events_' || replace(month, '-', '_');
@@ -31,7 +31,7 @@ BEGIN
     IF to_regclass(quote_ident(name)) IS NOT NULL THEN
         RETURN FALSE;
     END IF;
-    EXECUTE format('CREATE TABLE %I (LIKE events INCLUDING DEFAULTS INCLUDING STORAGE INCLUDING COMPRESSION)', name);
+    EXECUTE format('CREATE TABLE %I (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)', name);
     EXECUTE format(
         'WITH moved AS (DELETE FROM events_default WHERE event_time COLLATE "C" >= %L AND event_time COLLATE "C" < %L RETURNING *)'
         ' INSERT INTO %I SELECT * FROM moved', month, upper_bound, name);
