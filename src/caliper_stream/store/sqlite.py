@@ -251,8 +251,11 @@ class SQLiteStore(SQLStore):
         return int(rows[0][0]) if rows else 0
 
     def inbox_put(self, bodies: Sequence[Inboxed]) -> None:
-        if bodies:
-            self.inbox.put(bodies, self._digested_through())
+        if not bodies:
+            return
+        if self.read_only:  # a database that cannot be written cannot digest: refuse, as a write would
+            self.probe_write()
+        self.inbox.put(bodies, self._digested_through())
 
     def digest_inbox(self, limit: int, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
         """Read the oldest bodies above the mark, parse them outside the write lock, then store
