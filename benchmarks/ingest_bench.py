@@ -72,6 +72,8 @@ LUA = HERE / "wrk" / "post_fresh_ids.lua"
 PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
 EVENTS_PER_BODY = 100
 SPY_RATE = 100  # samples per second and thread
+#: py-spy from PATH, else the one installed next to this interpreter (a virtualenv's bin).
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
 TICK = os.sysconf("SC_CLK_TCK")
 # Targets for serve, against the reference of the same cell: acknowledged and digested rates at
 # least this ratio, and p99 under P99_TARGET_MS at 8 connections.
@@ -418,7 +420,7 @@ def profile(server: Server, templates: Path, connections: int, seconds: float, o
             comm = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:120]
             name = "http" if n == 0 else f"child{n}"
             path = out_dir / f"serve-{name}-{pid}.txt"
-            spy = subprocess.Popen(["py-spy", "record", "--nonblocking", "--format", "raw", "-r", str(SPY_RATE),
+            spy = subprocess.Popen([PY_SPY, "record", "--nonblocking", "--format", "raw", "-r", str(SPY_RATE),
                                     "-d", str(spy_seconds), "-o", str(path), "--pid", str(pid)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             spies.append((f"{name} (pid {pid}: {comm})", spy, path))
