@@ -148,6 +148,11 @@ def test_matrix_and_distribution_follow_the_truth(store_url: str, tmp_path: Path
                 else:
                     assert value == ("Needs Grading" if t["status"] == "needs grading" else "")
         assert {r["user_uuid"] for r in matrix} == {k[1] for k in truth if k[0] == course}
+        # site-wide: each row is its course's row, with that course's columns only
+        site = grade_matrix(store)
+        courses = {k[0] for k in truth}
+        assert len(courses) > 1
+        assert sorted(map(str, site)) == sorted(str(r) for c in sorted(courses) for r in grade_matrix(store, course=c))
         assert all(r["Last Name"] and r["First Name"] and r["Username"] for r in matrix)
         by_item = {(r["course_number"], r["gradable_item_pk"]): r for r in grade_distribution(store)}
         for (c, pk), row in by_item.items():

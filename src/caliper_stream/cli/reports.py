@@ -30,12 +30,13 @@ def _print(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
     if not rows:
         err_console.print(f"{title}: no rows", highlight=False, markup=False)
         return
+    columns = list(dict.fromkeys(c for row in rows for c in row))  # rows may differ (grade matrix)
     if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         return
-    print_table(rows, list(rows[0]), title)
+    print_table(rows, columns, title)
 
 
 def report_command(
