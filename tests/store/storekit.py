@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 from caliper_stream.ingest import Batch, DeadLetter, Row, now, prepare
 from caliper_stream.keydata import KeyData
@@ -33,3 +34,30 @@ def synthetic_rows(n: int, size: int = 200, source: str = "synthetic", day: str 
 
 def dead_letter(raw: bytes, message: str = "broken", source: str = "test") -> DeadLetter:
     return DeadLetter(raw, [Problem("data[0]", message, 0)], source, now())
+
+
+def schema_before(url: str, version: int) -> None:
+    """Create the schema as the migrations before `version` left it (to test a migration on an
+    existing database): SQLite file or PostgreSQL schema, named by a store URL."""
+    import sqlite3
+
+    import psycopg
+
+    from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
+
+    dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+    conn: Any = sqlite3.connect(url.removeprefix("sqlite:///")) if dialect == "sqlite" else psycopg.connect(url)
+    mark = "?" if dialect == "sqlite" else "%s"
+    try:
+        with conn:
+            cur = conn.cursor()
+            cur.execute(SCHEMA_MIGRATIONS_DDL)
+            for mig in migrations(dialect):
+                if mig.version >= version:
+                    break
+                for statement in mig.statements():
+                    cur.execute(statement)
+                cur.execute(f"INSERT INTO schema_migrations VALUES ({mark}, {mark}, {mark})", (mig.version, mig.name, now()))
+    finally:
+        conn.close()
+

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storekit import dead_letter, learn_batch
+from storekit import dead_letter, learn_batch, schema_before
 
 from caliper_stream.analyse.gradebook import gradebook_cell
 from caliper_stream.analyse.summary import refresh
@@ -28,7 +28,6 @@ from caliper_stream.store import Store, open_store
 from caliper_stream.store.codec import compress_stored, retrain
 from caliper_stream.store.common import SQLStore
 from caliper_stream.store.export import export
-from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
 from caliper_stream.store.replay import replay_one
 
 
@@ -202,17 +201,11 @@ def test_compression_off_stores_plain_bytes(store_url: str, term: Batch) -> None
 
 def _at_version_8(dialect: str, url: str, rows: list[Row]) -> None:
     """A database as the migrations before compression left it, holding plain rows."""
+    schema_before(url, 9)
     conn: Any = sqlite3.connect(url.removeprefix("sqlite:///")) if dialect == "sqlite" else psycopg.connect(url)
     mark = "?" if dialect == "sqlite" else "%s"
     with conn:
         cur = conn.cursor()
-        cur.execute(SCHEMA_MIGRATIONS_DDL)
-        for mig in migrations(dialect):
-            if mig.version >= 9:
-                break
-            for statement in mig.statements():
-                cur.execute(statement)
-            cur.execute(f"INSERT INTO schema_migrations VALUES ({mark}, {mark}, {mark})", (mig.version, mig.name, now()))
         for r in rows:
             cur.execute(
                 f"INSERT INTO events (event_key, raw, type, event_time, received_at) VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",

@@ -13,12 +13,12 @@ from typing import Any
 import msgspec
 import psycopg
 import pytest
+from storekit import schema_before
 
 from caliper_stream.ingest import Batch, prepare
 from caliper_stream.read import read_bytes
 from caliper_stream.store import Store, open_store
 from caliper_stream.store.base import Backlog, Inboxed
-from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
 
 V1P1 = "http://purl.imsglobal.org/ctx/caliper/v1p1"
 
@@ -108,20 +108,12 @@ def test_replicas_claim_disjoint_rows(pg_url: str) -> None:
 @pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_migration_0008_adds_the_inbox_to_a_store_holding_events(dialect: str, request: pytest.FixtureRequest) -> None:
     url = request.getfixturevalue("sqlite_url" if dialect == "sqlite" else "pg_url")
+    schema_before(url, 8)
     conn: Any = sqlite3.connect(url.removeprefix("sqlite:///")) if dialect == "sqlite" else psycopg.connect(url)
     mark = "?" if dialect == "sqlite" else "%s"
     with conn:
-        cur = conn.cursor()
-        cur.execute(SCHEMA_MIGRATIONS_DDL)
-        for mig in migrations(dialect):
-            if mig.version >= 8:
-                break
-            for statement in mig.statements():
-                cur.execute(statement)
-            cur.execute(f"INSERT INTO schema_migrations VALUES ({mark}, {mark}, {mark})",
-                        (mig.version, mig.name, "2026-01-01T00:00:00.000Z"))
-        cur.execute(f"INSERT INTO events (event_key, raw, received_at) VALUES ({mark}, {mark}, {mark})",
-                    ("k1", b"{}", "2026-01-01T00:00:00.000Z"))
+        conn.cursor().execute(f"INSERT INTO events (event_key, raw, received_at) VALUES ({mark}, {mark}, {mark})",
+                              ("k1", b"{}", "2026-01-01T00:00:00.000Z"))
     conn.close()
     store = open_store(url)
     try:

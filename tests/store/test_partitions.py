@@ -11,13 +11,12 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storekit import synthetic_rows
+from storekit import schema_before, synthetic_rows
 
 from caliper_stream.ingest import Row, now
 from caliper_stream.keydata import KeyData
 from caliper_stream.store import open_store
 from caliper_stream.store.common import EVENT_COLUMNS, event_values
-from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
 from caliper_stream.store.partitions import DEFAULT, month_of, table_of
 from caliper_stream.store.postgres import PostgresStore
 
@@ -118,20 +117,8 @@ def test_a_month_dropped_behind_a_writer_is_recreated_with_its_rows(pg_url: str)
     assert where == {stale.event_key: "events_2026_01", other.event_key: "events_2026_01"}
 
 
-def _old_schema(url: str) -> None:
-    """The schema as migrations before 0010 left it."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(SCHEMA_MIGRATIONS_DDL)
-        for mig in migrations("postgresql"):
-            if mig.version >= 10:
-                continue
-            for statement in mig.statements():
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)", (mig.version, mig.name, now()))
-
-
 def test_migration_moves_every_row_keeping_ids_keys_and_the_sequence(pg_url: str) -> None:
-    _old_schema(pg_url)
+    schema_before(pg_url, 10)
     rows = [row(t) for t in ODD_TIMES]
     rows += synthetic_rows(30, day="2025-11-30") + synthetic_rows(30, day="2025-12-01") + synthetic_rows(30, day="2026-02-28")
     cols = ", ".join(EVENT_COLUMNS)
