@@ -225,7 +225,9 @@ def test_a_database_of_plain_rows_migrates_without_rewriting(
     s = open_store(url)
     try:
         assert s.schema_version() >= 9
-        assert [tuple(r) for r in s.query("SELECT * FROM an_members")] == [("course", "C-1", "", "u", "someone")]
+        # 0009 kept the text members; 0012 replaces them by 16-byte keys and lets the summaries rebuild
+        assert s.query("SELECT count(*) FROM an_members")[0][0] == 0
+        assert s.query("SELECT dirty FROM an_state")[0][0] == 1
         assert {c for c, _ in stored(s).values()} == {None}
         assert exported(s) == sorted(r.raw for r in old)
         assert isinstance(s, SQLStore)
