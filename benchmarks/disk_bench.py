@@ -9,7 +9,7 @@ does), then writes the same rows in 2,000-row transactions (``import``'s chunk) 
 with and without compression: SQLite files, and PostgreSQL throw-away schemas. For each it
 prints the JSON bytes, the database bytes and their ratio, the write rate (store-only: the
 rows are prepared before timing) and the breakdown by table and index (SQLite ``dbstat``;
-PostgreSQL heap, TOAST and indexes), after the analytics summaries are built. Then compress and decompress rates of one core with the
+PostgreSQL heap, TOAST and indexes), after the analytics summaries are built (timed). Then compress and decompress rates of one core with the
 store's dictionary, and zstd without a dictionary for reference. Figures from one run compare
 with each other only: the machine may be shared (the load average is printed).
 """
@@ -100,8 +100,17 @@ def pg_breakdown(url: str, schema: str) -> list[tuple[str, int]]:
     return sorted(out, key=lambda x: -x[1])
 
 
-def report(label: str, json_bytes: int, db_bytes: int, rate: float, parts: list[tuple[str, int]], top: int) -> None:
-    print(f"\n{label}: {db_bytes / 1e6:,.1f} MB = {db_bytes / json_bytes:.3f} × the JSON; writes {rate:,.0f} events/s")
+def built(store: SQLStore) -> float:
+    """Seconds to build the analytics summaries (`refresh`), which are part of the database."""
+    started = time.perf_counter()
+    refresh(store)
+    return time.perf_counter() - started
+
+
+def report(label: str, json_bytes: int, db_bytes: int, rate: float, parts: list[tuple[str, int]], top: int,
+           summaries: float) -> None:
+    print(f"\n{label}: {db_bytes / 1e6:,.1f} MB = {db_bytes / json_bytes:.3f} × the JSON; writes {rate:,.0f} events/s;"
+          f" summaries built in {summaries:.1f} s")
     for name, size in parts[:top]:
         if size:
             print(f"    {name:42s} {size / 1e6:9.2f} MB  {size / db_bytes:6.1%}")
@@ -114,10 +123,10 @@ def sqlite_run(label: str, work: Path, rows: list[Row], json_bytes: int, top: in
     store = open_store(f"sqlite:///{path}", **options)
     assert isinstance(store, SQLStore)
     rate = write_all(store, rows)
-    refresh(store)  # the analytics summaries are part of the database too
+    summaries = built(store)
     store.checkpoint()
     size = path.stat().st_size + sum(p.stat().st_size for p in work.glob(path.name + "-*"))
-    report(f"SQLite, {label}", json_bytes, size, rate, sqlite_breakdown(path), top)
+    report(f"SQLite, {label}", json_bytes, size, rate, sqlite_breakdown(path), top, summaries)
     return rate, store
 
 
@@ -133,12 +142,12 @@ def pg_run(label: str, base: str, rows: list[Row], json_bytes: int, top: int, *,
         if extended:  # as before migration 0009: pglz may compress raw
             store.transact(lambda tx: tx.execute("ALTER TABLE events ALTER COLUMN raw SET STORAGE EXTENDED"))
         rate = write_all(store, rows)
-        refresh(store)
+        summaries = built(store)
         store.close()
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f"VACUUM ANALYZE {schema}.events")
         parts = pg_breakdown(base, schema)
-        report(f"PostgreSQL, {label}", json_bytes, sum(s for _, s in parts), rate, parts, top)
+        report(f"PostgreSQL, {label}", json_bytes, sum(s for _, s in parts), rate, parts, top, summaries)
         return rate
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
