@@ -36,18 +36,25 @@ def dead_letter(raw: bytes, message: str = "broken", source: str = "test") -> De
     return DeadLetter(raw, [Problem("data[0]", message, 0)], source, now())
 
 
-def schema_before(url: str, version: int) -> None:
-    """Create the schema as the migrations before `version` left it (to test a migration on an
-    existing database): SQLite file or PostgreSQL schema, named by a store URL."""
+def raw_connection(url: str) -> tuple[Any, str]:
+    """A driver connection to a store URL, bypassing the store (to build a database as an older
+    version left it), and its parameter mark."""
     import sqlite3
 
     import psycopg
 
+    if url.startswith("sqlite"):
+        return sqlite3.connect(url.removeprefix("sqlite:///")), "?"
+    return psycopg.connect(url), "%s"
+
+
+def schema_before(url: str, version: int) -> None:
+    """Create the schema as the migrations before `version` left it (to test a migration on an
+    existing database): SQLite file or PostgreSQL schema, named by a store URL."""
     from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
 
     dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
-    conn: Any = sqlite3.connect(url.removeprefix("sqlite:///")) if dialect == "sqlite" else psycopg.connect(url)
-    mark = "?" if dialect == "sqlite" else "%s"
+    conn, mark = raw_connection(url)
     try:
         with conn:
             cur = conn.cursor()

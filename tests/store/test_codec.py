@@ -4,7 +4,6 @@ the store, export and dead-letter replay, whichever dictionary (or none) a row w
 from __future__ import annotations
 
 import io
-import sqlite3
 import subprocess
 import sys
 import uuid
@@ -12,11 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storekit import dead_letter, learn_batch, schema_before
+from storekit import dead_letter, learn_batch, raw_connection, schema_before
 
 from caliper_stream.analyse.gradebook import gradebook_cell
 from caliper_stream.analyse.summary import refresh
@@ -202,8 +200,7 @@ def test_compression_off_stores_plain_bytes(store_url: str, term: Batch) -> None
 def _at_version_8(dialect: str, url: str, rows: list[Row]) -> None:
     """A database as the migrations before compression left it, holding plain rows."""
     schema_before(url, 9)
-    conn: Any = sqlite3.connect(url.removeprefix("sqlite:///")) if dialect == "sqlite" else psycopg.connect(url)
-    mark = "?" if dialect == "sqlite" else "%s"
+    conn, mark = raw_connection(url)
     with conn:
         cur = conn.cursor()
         for r in rows:

@@ -8,12 +8,10 @@ import contextlib
 import os
 import sqlite3
 import threading
-from typing import Any
 
 import msgspec
-import psycopg
 import pytest
-from storekit import schema_before
+from storekit import raw_connection, schema_before
 
 from caliper_stream.ingest import Batch, prepare
 from caliper_stream.read import read_bytes
@@ -109,8 +107,7 @@ def test_replicas_claim_disjoint_rows(pg_url: str) -> None:
 def test_migration_0008_adds_the_inbox_to_a_store_holding_events(dialect: str, request: pytest.FixtureRequest) -> None:
     url = request.getfixturevalue("sqlite_url" if dialect == "sqlite" else "pg_url")
     schema_before(url, 8)
-    conn: Any = sqlite3.connect(url.removeprefix("sqlite:///")) if dialect == "sqlite" else psycopg.connect(url)
-    mark = "?" if dialect == "sqlite" else "%s"
+    conn, mark = raw_connection(url)
     with conn:
         conn.cursor().execute(f"INSERT INTO events (event_key, raw, received_at) VALUES ({mark}, {mark}, {mark})",
                               ("k1", b"{}", "2026-01-01T00:00:00.000Z"))

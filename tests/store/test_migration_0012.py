@@ -4,13 +4,11 @@ of a store that never had text members."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from storekit import learn_batch, schema_before
+from storekit import learn_batch, raw_connection, schema_before
 
 from caliper_stream.analyse.summary import member_key, refresh
 from caliper_stream.ingest import Row
@@ -23,8 +21,7 @@ SUMMARY = "SELECT kind, course_number, bucket, events, users, sessions, days FRO
 def _at_version_11(dialect: str, url: str, rows: list[Row]) -> None:
     """Events as 0011 stored them, and summaries said to be built, with a text member."""
     schema_before(url, 12)
-    conn: Any = sqlite3.connect(url.removeprefix("sqlite:///")) if dialect == "sqlite" else psycopg.connect(url)
-    mark = "?" if dialect == "sqlite" else "%s"
+    conn, mark = raw_connection(url)
     with conn:
         cur = conn.cursor()
         cur.executemany(
