@@ -264,3 +264,27 @@ def test_reports_through_a_postgresql_store(pg_dash: Dash) -> None:
     daily = pg_dash.api("/api/daily", limit=10000)["rows"]
     assert sum(d["events"] for d in daily) == pg_dash.store.query("SELECT count(*) FROM events")[0][0]
     assert pg_dash.get("/api/events", key="write").status_code == 403
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_grade_matrix_headings_that_name_a_person_need_the_identity_right(dash: Dash, fmt: str) -> None:
+    """Grade Center's export headings (``Student ID``, ``Username``, names) are identity columns."""
+    externals = {e for (e,) in dash.store.query("SELECT DISTINCT user_external_id FROM gb_cells WHERE user_external_id IS NOT NULL")}
+    assert externals
+    plain = dash.get("/api/reports/grade-matrix", format=fmt)
+    assert plain.status_code == 200, plain.text
+    for heading in ("Student ID", "Username", "Last Name", "First Name"):
+        assert heading not in plain.text
+    assert not any(e in plain.text for e in externals)
+    with dash.client("identity") as c:
+        full = c.get("/api/reports/grade-matrix", params={"format": fmt})
+    assert "Student ID" in full.text
+    assert any(e in full.text for e in externals)
+
+
+@pytest.mark.parametrize(("heading", "identity"), [
+    ("Student ID", True), ("Last Name", True), ("first-name", True), ("Username", True), ("user_external_id", True),
+    ("course_name", False), ("item_name", False), ("Quiz 1 [Total Pts: 10 Score] |_12_1", False), ("user_uuid", False),
+])
+def test_identity_headings_in_any_case_or_spacing(heading: str, identity: bool) -> None:
+    assert identity_column(heading) is identity

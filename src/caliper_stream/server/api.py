@@ -59,7 +59,7 @@ FILTERS: dict[str, tuple[str, ...]] = {
 }
 _ALIAS = {alias: name for name, aliases in FILTERS.items() for alias in aliases}
 #: Columns that hold who a person is (beyond pseudonymous ids), shown only with the identity right.
-_IDENTITY = re.compile(r"(^|_)(external_id|name|given_name|family_name|full_name|display_name|email|username)$")
+_IDENTITY = re.compile(r"(^|_)(external_id|student_id|name|given_name|family_name|full_name|display_name|email|username)$")
 #: Columns that are about a person at all (reading them is audited).
 _PERSONAL = re.compile(r"^(user|actor|student|scored_by)(_|$)|_(external_id|email)$")
 _CONTROL = {"limit", "offset", "format", "cursor"}
@@ -80,7 +80,11 @@ _record = _audit_trail()
 
 
 def identity_column(name: str) -> bool:
-    """Whether a column names or identifies a person directly (names, emails, external ids)."""
+    """Whether a column names or identifies a person directly (names, emails, external ids).
+
+    Headings are compared in snake case, so that Grade Center's export headings (``Last Name``,
+    ``Student ID``, ``Username``) are held back like the key data's own columns."""
+    name = re.sub(r"[\s-]+", "_", name.strip()).lower()
     return bool(_IDENTITY.search(name)) and not name.startswith(("course", "item", "gradable", "question", "test", "assessment"))
 
 
