@@ -17,7 +17,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from caliper_stream.analyse import REPORTS
-from caliper_stream.server.api import BadParameter, canonical_time, identity_column, report_params
+from caliper_stream.analyse.summary import user_uuids
+from caliper_stream.server.api import (
+    BadParameter,
+    ReadAPI,
+    canonical_time,
+    identity_column,
+    report_params,
+)
+from caliper_stream.server.auth import KeyRing
+from caliper_stream.store.base import ApiKey
 
 API_ROUTES = ["/api/reports", "/api/reports/gradebook", "/api/events", "/api/sources", "/api/daily",
               "/api/deadletters", "/api/gradebook/history?course=c&user=u&item=i"]
@@ -288,3 +297,33 @@ def test_grade_matrix_headings_that_name_a_person_need_the_identity_right(dash: 
 ])
 def test_identity_headings_in_any_case_or_spacing(heading: str, identity: bool) -> None:
     assert identity_column(heading) is identity
+
+
+def _user_events_both_ways(dash: Dash, identity: bool) -> None:
+    """Each user's events through `summary.user_uuids` (the index) are those of the scan over
+    every id column, whichever of its ids names the user."""
+    api = ReadAPI(dash.store, KeyRing(dash.store, 0), {})
+    key = ApiKey("k", "h", "2026-01-01", role="read", identity=identity)
+    users = dash.store.query("SELECT DISTINCT user_uuid, user_pk, user_external_id FROM events"
+                             " WHERE user_uuid IS NOT NULL ORDER BY user_uuid")
+    assert len(users) > 5
+    resolved = 0
+    for uuid, pk, external in users:
+        for name in (uuid, pk, external, "nobody-at-all"):
+            if name is None:
+                continue
+            scan_sql, scan_params, _, _ = api.event_query(key, {"user": name})
+            uuids = user_uuids(dash.store, name, identity=identity)
+            resolved += uuids is not None
+            sql, params, _, _ = api.event_query(key, {"user": name}, uuids)
+            assert dash.store.query(sql, params) == dash.store.query(scan_sql, scan_params), name
+    assert resolved > len(users)
+
+
+@pytest.mark.parametrize("identity", [False, True])
+def test_a_users_events_from_the_index_are_those_of_the_scan(dash: Dash, identity: bool) -> None:
+    _user_events_both_ways(dash, identity)
+
+
+def test_a_users_events_from_the_index_on_postgresql(pg_dash: Dash) -> None:
+    _user_events_both_ways(pg_dash, True)

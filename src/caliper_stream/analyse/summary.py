@@ -527,6 +527,28 @@ def backlog(store: Store) -> int:
     return newest if dirty else max(0, newest - int(high_water))
 
 
+def user_uuids(store: Store, user: str, *, identity: bool) -> list[str] | None:
+    """The ``user_uuid`` values that events of `user` (a uuid, a pk1 or, with `identity`, an
+    external id) carry, as the summaries know them after a refresh, so that a user's events
+    are read from the ``user_uuid`` index instead of a scan of every event.
+
+    None when only a scan can answer: an actor IRI, a user known by pk1 alone (no uuid), or
+    summaries that cannot be brought up to date (a read-only store)."""
+    if "/" in user:
+        return None
+    try:
+        refresh(store)
+    except StoreError:
+        return None
+    columns = ["user_key", "user_uuid", "user_pk", *(["user_external_id"] if identity else [])]
+    found = store.query(
+        "SELECT user_uuid FROM an_users WHERE " + " OR ".join(f"{c} = ?" for c in columns), [user] * len(columns)
+    )
+    if any(uuid is None for (uuid,) in found):
+        return None
+    return sorted({uuid for (uuid,) in found})
+
+
 def time_zone(store: Store) -> str:
     """The site's time zone the summaries count days and hours of the week in."""
     found = store.query("SELECT tz FROM an_state WHERE id = 1")

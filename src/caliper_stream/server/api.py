@@ -36,6 +36,7 @@ from starlette.routing import Route
 
 from caliper_stream.analyse.activity import daily as daily_counts
 from caliper_stream.analyse.gradebook import gradebook, gradebook_page
+from caliper_stream.analyse.summary import user_uuids
 from caliper_stream.errors import StoreUnavailable
 from caliper_stream.ingest import now
 from caliper_stream.keydata import FIELDS
@@ -442,7 +443,10 @@ class ReadAPI:
         "grade_action": "grade_action",
     }
 
-    def event_query(self, key: ApiKey, query: dict[str, str]) -> tuple[str, list[Any], list[str], dict[str, Any]]:
+    def event_query(self, key: ApiKey, query: dict[str, str], uuids: list[str] | None = None,
+                    ) -> tuple[str, list[Any], list[str], dict[str, Any]]:
+        """The SELECT for `query`; `uuids`: the ``user`` filter resolved to the ``user_uuid``
+        values its events carry (`summary.user_uuids`), else matched on every id column."""
         allowed = {*self.EVENT_FILTERS, "user", "since", "until", *_CONTROL}
         unknown = sorted(set(query) - allowed)
         if unknown:
@@ -456,7 +460,11 @@ class ReadAPI:
                 clauses.append(f"{column} = ?")
                 params.append(query[qname])
                 used[qname] = query[qname]
-        if "user" in query:
+        if "user" in query and uuids is not None:
+            clauses.append(f"user_uuid IN ({', '.join('?' * len(uuids))})" if uuids else "1 = 0")
+            params += uuids
+            used["user"] = query["user"]
+        elif "user" in query:
             ids = ["user_uuid", "user_pk", "actor_id"] + (["user_external_id"] if key.identity else [])
             clauses.append("(" + " OR ".join(f"{c} = ?" for c in ids) + ")")
             params += [query["user"]] * len(ids)
@@ -480,8 +488,13 @@ class ReadAPI:
         if isinstance(who, Response):
             return who
         query = dict(request.query_params)
+        uuids = None
+        if query.get("user"):
+            uuids = await self._run(request, "events", user_uuids, self.store, query["user"], identity=who.identity)
+            if isinstance(uuids, Response):
+                return uuids
         try:
-            sql, params, columns, used = self.event_query(who, query)
+            sql, params, columns, used = self.event_query(who, query, uuids)
             fmt = _format(query)
             limit, _ = _page(query)
         except BadParameter as exc:
