@@ -11,6 +11,7 @@ import csv
 import gzip
 import random
 import sqlite3
+import statistics
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -29,7 +30,7 @@ from caliper_stream.analyse import (
     gradebook,
     gradebook_cell,
 )
-from caliper_stream.analyse.gradebook import refresh
+from caliper_stream.analyse.gradebook import _median, refresh
 from caliper_stream.cli import emit, names, reports, storage
 from caliper_stream.ingest import Row, prepare
 from caliper_stream.read import read_path
@@ -154,7 +155,11 @@ def test_matrix_and_distribution_follow_the_truth(store_url: str, tmp_path: Path
         assert len(courses) > 1
         assert sorted(map(str, site)) == sorted(str(r) for c in sorted(courses) for r in grade_matrix(store, course=c))
         assert all(r["Last Name"] and r["First Name"] and r["Username"] for r in matrix)
-        by_item = {(r["course_number"], r["gradable_item_pk"]): r for r in grade_distribution(store)}
+        site_distribution = grade_distribution(store)
+        # grouped in the database, or tallied from cells folded from the events: one answer
+        assert site_distribution == grade_distribution(store, until="9999-12-31")
+        assert grade_distribution(store, course=course) == [r for r in site_distribution if r["course_number"] == course]
+        by_item = {(r["course_number"], r["gradable_item_pk"]): r for r in site_distribution}
         for (c, pk), row in by_item.items():
             cells = [t for k, t in truth.items() if (k[0], k[2]) == (c, pk)]
             scores = [float(t["score"]) for t in cells if t["score"]]
@@ -275,3 +280,12 @@ def test_deleted_events_rebuild_the_kept_cells(tmp_path: Path) -> None:
     with open_store(url) as store:
         after = gradebook(store)
     assert after == before[1:]
+
+
+@given(st.lists(st.tuples(st.integers(-5, 120).map(float), st.integers(1, 30)), min_size=1, max_size=40))
+def test_median_of_counted_scores_is_the_median_of_the_scores(pairs: list[tuple[float, int]]) -> None:
+    merged: Counter[float] = Counter()
+    for value, count in pairs:
+        merged[value] += count
+    scores = [v for v, c in merged.items() for _ in range(c)]
+    assert _median(sorted(merged.items()), len(scores)) == statistics.median(scores)

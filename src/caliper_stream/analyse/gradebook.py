@@ -45,7 +45,6 @@ when events were deleted or rewritten. ``until``, ``detail`` and one cell fold f
 from __future__ import annotations
 
 import math
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -588,24 +587,75 @@ BANDS = ((">100", 100.0001, math.inf), ("90-100", 90, 100.0001), ("80-89", 80, 9
          ("50-59", 50, 60), ("40-49", 40, 50), ("30-39", 30, 40), ("20-29", 20, 30), ("10-19", 10, 20), ("0-9", 0, 10), ("<0", -math.inf, 0))
 
 
-def _spread(scores: list[float]) -> tuple[float | None, float | None]:
-    """Mean and population standard deviation, rounded, in floating point (`statistics.pstdev`
-    is exact but works in fractions: it was most of a site-wide distribution's time)."""
-    if not scores:
-        return None, None
-    mean = math.fsum(scores) / len(scores)
-    return round(mean, 2), round(math.sqrt(math.fsum((x - mean) ** 2 for x in scores) / len(scores)), 2)
+#: One group of equal cells of an item: (course, item, score, status, max score, how many).
+Counted = tuple[str | None, str | None, float | None, str | None, float | None, int]
 
 
-def _banded(percents: list[float]) -> dict[str, int]:
-    """How many percents fall in each of `BANDS` (one pass; the bands do not overlap)."""
+def _median(values: list[tuple[float, int]], n: int) -> float:
+    """The median of `n` values given as sorted (value, count) pairs (`statistics.median`'s)."""
+    wanted, seen, low = ((n - 1) // 2, n // 2), 0, None
+    for value, count in values:
+        if low is None and seen + count > wanted[0]:
+            low = value
+        if seen + count > wanted[1]:
+            return (low + value) / 2 if low is not None else value
+        seen += count
+    raise ValueError("no values")
+
+
+def _statistics(group: list[Counted]) -> dict[str, Any]:
+    """Grade Center's column statistics of one item from its counted cells: one pass over the
+    distinct scores, however many students share each."""
+    scores = sorted((g[2], g[5]) for g in group if g[2] is not None)
+    n = sum(count for _, count in scores)
     counts = dict.fromkeys((band for band, _, _ in BANDS), 0)
-    for p in percents:
+    for _, _, score, _, max_score, count in group:
+        if score is None or not max_score:
+            continue
+        percent = round(100 * score / max_score, 2)
         for band, lo, hi in BANDS:
-            if lo <= p < hi:
-                counts[band] += 1
+            if lo <= percent < hi:
+                counts[band] += count
                 break
-    return counts
+    status: dict[str | None, int] = defaultdict(int)
+    for g in group:
+        status[g[3]] += g[5]
+    mean = stdev = median = None
+    if n:
+        mean = math.fsum(v * c for v, c in scores) / n
+        stdev = round(math.sqrt(math.fsum(c * (v - mean) ** 2 for v, c in scores) / n), 2)
+        mean, median = round(mean, 2), round(_median(scores, n), 2)
+    return {
+        "max_score": next((g[4] for g in group if g[4] is not None), None),
+        "cells": sum(g[5] for g in group),
+        "graded": status[GRADED], "overridden": status[OVERRIDDEN],
+        "needs_grading": status[NEEDS_GRADING], "attempt_deleted": status[DELETED],
+        "min": scores[0][0] if scores else None, "max": scores[-1][0] if scores else None,
+        "mean": mean, "median": median, "stdev": stdev,
+        **counts,
+    }
+
+
+def _counted(
+    store: Store, course: str | None, user: str | None, item: str | None, since: str | None, names: Names,
+) -> list[Counted] | None:
+    """The kept cells grouped in the database by what the statistics need (a site's 10^5 cells
+    become a few thousand rows); None when the kept cells cannot answer (read-only store)."""
+    try:
+        refresh(store)
+    except StoreError:
+        return None
+    where, params = _where_kept(course, user, item, since)
+    found = store.query(
+        "SELECT course_number, item_pk, score, status, max_score, count(*) FROM gb_cells" + where
+        + " GROUP BY course_number, item_pk, score, status, max_score", params,
+    )
+    out: list[Counted] = []
+    for course_number, item_pk, score, status, max_score, count in found:
+        if max_score is None and item_pk in names.items:
+            max_score = names.items[item_pk].max_score
+        out.append((course_number or None, item_pk, score, status, max_score, int(count)))
+    return out
 
 
 def grade_distribution(
@@ -621,33 +671,23 @@ def grade_distribution(
     need grading or had attempts deleted; min, max, mean, median, standard deviation of the
     current scores; and how many scores fall in each percent band (``90-100`` …)."""
     names = load_names(store)
-    found = cells(store, course=course, user=user, item=item, since=since, until=until, names=names)
-    by_item: dict[tuple[Any, Any], list[Cell]] = defaultdict(list)
-    for c in found:
-        by_item[(c.course_number, c.item_pk)].append(c)
+    counted = None if until is not None else _counted(store, course, user, item, since, names)
+    if counted is None:
+        tally: dict[tuple[Any, ...], int] = defaultdict(int)
+        for c in cells(store, course=course, user=user, item=item, since=since, until=until, names=names):
+            tally[(c.course_number, c.item_pk, c.score, c.status, c.max_score)] += 1
+        counted = [(*k, n) for k, n in tally.items()]
+    by_item: dict[tuple[Any, Any], list[Counted]] = defaultdict(list)
+    for g in counted:
+        by_item[(g[0], g[1])].append(g)
     out = []
     for (course_number, item_pk), group in sorted(by_item.items(), key=lambda kv: (kv[0][0] or "", _item_sort(kv[0][1] or "", names))):
-        scores = [c.score for c in group if c.score is not None]
-        percents = [c.percent for c in group if c.percent is not None]
         known = names.items.get(item_pk or "")
-        mean, stdev = _spread(scores)
-        row: dict[str, Any] = {
+        out.append({
             "course_number": course_number,
             "course_name": names.courses.get(course_number or ""),
             "gradable_item_pk": item_pk,
             "item_name": known.name if known else None,
-            "max_score": next((c.max_score for c in group if c.max_score is not None), None),
-            "cells": len(group),
-            "graded": sum(c.status == GRADED for c in group),
-            "overridden": sum(c.status == OVERRIDDEN for c in group),
-            "needs_grading": sum(c.status == NEEDS_GRADING for c in group),
-            "attempt_deleted": sum(c.status == DELETED for c in group),
-            "min": min(scores) if scores else None,
-            "max": max(scores) if scores else None,
-            "mean": mean,
-            "median": round(statistics.median(scores), 2) if scores else None,
-            "stdev": stdev,
-            **_banded(percents),
-        }
-        out.append(row)
+            **_statistics(group),
+        })
     return out
