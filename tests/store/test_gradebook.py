@@ -289,3 +289,17 @@ def test_median_of_counted_scores_is_the_median_of_the_scores(pairs: list[tuple[
         merged[value] += count
     scores = [v for v, c in merged.items() for _ in range(c)]
     assert _median(sorted(merged.items()), len(scores)) == statistics.median(scores)
+
+
+@pytest.mark.postgres
+def test_postgresql_reads_the_kept_cells_in_key_order_after_a_big_write(pg_url: str) -> None:
+    """After thousands of cells are written, PostgreSQL has statistics for ``gb_cells`` and reads
+    a site's gradebook along its primary key instead of sorting the whole table."""
+    cells = [(f"C-{c}", f"ext-{u:05d}", f"u{u:05d}", f"_{i}_1", f"u{u:05d}", f"_{u}_1", f"ext-{u:05d}", 7.0, "attempt",
+              10.0, "graded", 1, 0, None, "2026-01-01T00:00:00.000Z", 1, "attempt.grade")
+             for c in range(3) for u in range(150) for i in range(10)]
+    with open_store(pg_url) as store:
+        store.put_gradebook([f"C-{c}" for c in range(3)], cells, 0, 0)
+        plan = "\n".join(r[0] for r in store.query("EXPLAIN SELECT * FROM gb_cells ORDER BY course_number, user_sort, user_key, item_pk"))
+    assert "Index Scan using gb_cells_pkey" in plan, plan
+    assert "Sort" not in plan.replace("Sort Key", ""), plan
