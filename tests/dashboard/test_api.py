@@ -100,12 +100,13 @@ def test_pages_of_a_report_add_up_to_the_whole(dash: Dash) -> None:
     assert pages == whole
 
 
-def test_gradebook_pages_read_from_the_kept_cells_are_the_library_answer(dash: Dash) -> None:
-    whole = visible(REPORTS["gradebook"](dash.store))
+@pytest.mark.parametrize("name", ["gradebook", "grade-matrix"])
+def test_pages_read_from_the_kept_cells_are_the_library_answer(dash: Dash, name: str) -> None:
+    whole = visible(REPORTS[name](dash.store))
     course = whole[0]["course_number"]
     for params, expected in (({}, whole), ({"course": course}, [r for r in whole if r["course_number"] == course])):
         pages: list[dict[str, Any]] = []
-        page = dash.api("/api/reports/gradebook", limit=5, **params)
+        page = dash.api(f"/api/reports/{name}", limit=5, **params)
         assert page["total"] == len(expected)
         while True:
             assert len(page["rows"]) <= 5
@@ -114,7 +115,7 @@ def test_gradebook_pages_read_from_the_kept_cells_are_the_library_answer(dash: D
                 break
             page = dash.api(page["next"])
         assert pages == expected
-    beyond = dash.api("/api/reports/gradebook", limit=5, offset=len(whole))
+    beyond = dash.api(f"/api/reports/{name}", limit=5, offset=len(whole))
     assert beyond["rows"] == []
     assert beyond["total"] == len(whole)
     assert beyond["next"] is None

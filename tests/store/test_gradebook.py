@@ -30,7 +30,7 @@ from caliper_stream.analyse import (
     gradebook,
     gradebook_cell,
 )
-from caliper_stream.analyse.gradebook import _median, refresh
+from caliper_stream.analyse.gradebook import _median, grade_matrix_page, refresh
 from caliper_stream.cli import emit, names, reports, storage
 from caliper_stream.ingest import Row, prepare
 from caliper_stream.read import read_path
@@ -155,6 +155,17 @@ def test_matrix_and_distribution_follow_the_truth(store_url: str, tmp_path: Path
         assert len(courses) > 1
         assert sorted(map(str, site)) == sorted(str(r) for c in sorted(courses) for r in grade_matrix(store, course=c))
         assert all(r["Last Name"] and r["First Name"] and r["Username"] for r in matrix)
+        for filters in ({}, {"course": course}, {"item": sorted(items)[0]}, {"since": "2026-02-01"},
+                        {"user": next(iter(truth))[1]}):
+            whole = grade_matrix(store, **filters)
+            for limit in (1, 7, 1000):
+                pages: list[dict[str, Any]] = []
+                for offset in range(0, len(whole) + limit, limit):
+                    found = grade_matrix_page(store, limit=limit, offset=offset, **filters)
+                    assert found is not None
+                    assert found[1] == len(whole)
+                    pages += found[0]
+                assert pages == whole, (filters, limit)
         site_distribution = grade_distribution(store)
         # grouped in the database, or tallied from cells folded from the events: one answer
         assert site_distribution == grade_distribution(store, until="9999-12-31")

@@ -35,7 +35,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from caliper_stream.analyse.activity import daily as daily_counts
-from caliper_stream.analyse.gradebook import gradebook, gradebook_page
+from caliper_stream.analyse.gradebook import (
+    grade_matrix,
+    grade_matrix_page,
+    gradebook,
+    gradebook_page,
+)
 from caliper_stream.analyse.summary import user_uuids
 from caliper_stream.errors import StoreUnavailable
 from caliper_stream.ingest import now
@@ -64,6 +69,10 @@ _IDENTITY = re.compile(r"(^|_)(external_id|student_id|name|given_name|family_nam
 #: Columns that are about a person at all (reading them is audited).
 _PERSONAL = re.compile(r"^(user|actor|student|scored_by)(_|$)|_(external_id|email)$")
 _CONTROL = {"limit", "offset", "format", "cursor"}
+#: Reports whose JSON pages are read a page at a time: the report and its page function.
+_PAGERS: dict[Callable[..., Any], Callable[..., tuple[list[dict[str, Any]], int] | None]] = {
+    gradebook: gradebook_page, grade_matrix: grade_matrix_page,
+}
 _encode = msgspec.json.Encoder().encode
 
 
@@ -408,16 +417,17 @@ class ReadAPI:
 
     async def _paged(self, request: Request, key: ApiKey, name: str, kwargs: dict[str, Any],
                      query: dict[str, str]) -> Response | None:
-        """A JSON page of the gradebook read a page at a time from the kept cells (a site's
-        gradebook is 10^5 cells and more: the first page must not wait for all of them); None
-        when the whole answer is needed (downloads, ``until``/``detail``, a pseudonymous key's
-        user filter, a read-only store)."""
-        if self.reports.get(name) is not gradebook or _format(query) != "json":
+        """A JSON page of the gradebook or grade matrix read a page at a time from the kept cells
+        (a site's gradebook is 10^5 cells and more: the first page must not wait for all of
+        them); None when the whole answer is needed (downloads, ``until``/``detail``, a
+        pseudonymous key's user filter, a read-only store)."""
+        pager = _PAGERS.get(self.reports.get(name))  # type: ignore[arg-type]
+        if pager is None or _format(query) != "json":
             return None
         if not set(kwargs) <= {"course", "user", "item", "since"} or ("user" in kwargs and not key.identity):
             return None
         limit, offset = _page(query)
-        found = await self._run(request, name, gradebook_page, self.store, limit=limit, offset=offset, **kwargs)
+        found = await self._run(request, name, pager, self.store, limit=limit, offset=offset, **kwargs)
         if found is None or isinstance(found, Response):
             return found
         rows, total = found
