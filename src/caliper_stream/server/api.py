@@ -325,19 +325,19 @@ class ReadAPI:
             described = " ".join([what, *(f"{k}={v}" for k, v in detail.items())])
             await anyio.to_thread.run_sync(_record, self.store, key.name, "read", described, {"rows": rows})
 
-    def shown(self, key: ApiKey, rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-        """Columns and rows as this key may see them (identity columns only with the right)."""
+    def shown(self, key: ApiKey, rows: list[dict[str, Any]]) -> tuple[list[str], set[str]]:
+        """The columns this key may see (identity columns only with the right) and those hidden."""
         union: dict[str, None] = {}
         for row in rows:  # rows may differ (a site-wide grade matrix: each course its items)
             if not union.keys() >= row.keys():
                 union.update(dict.fromkeys(row))
         columns = list(union)
-        if not key.identity:
-            hidden = {c for c in columns if identity_column(c)}
-            if hidden:
-                columns = [c for c in columns if c not in hidden]
-                rows = [{c: v for c, v in r.items() if c not in hidden} for r in rows]
-        return columns, rows
+        hidden = set() if key.identity else {c for c in columns if identity_column(c)}
+        return [c for c in columns if c not in hidden], hidden
+
+    @staticmethod
+    def hide(rows: list[dict[str, Any]], hidden: set[str]) -> list[dict[str, Any]]:
+        return [{c: v for c, v in r.items() if c not in hidden} for r in rows] if hidden else rows
 
     async def _run(self, request: Request, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -350,7 +350,7 @@ class ReadAPI:
         """The answer as JSON pages or a download; with `total`, `rows` is already the page."""
         fmt = _format(query)
         limit, offset = _page(query)
-        columns, rows = self.shown(key, rows)
+        columns, hidden = self.shown(key, rows)
         if total is None:
             total = len(rows)
             page = rows[offset : offset + limit]
@@ -359,7 +359,8 @@ class ReadAPI:
         if any(personal_column(c) for c in columns) or "user" in params:
             await self.audit(request, key, what, params, total)
         if fmt != "json":
-            return download(fmt, what.rsplit("/", 1)[-1], columns, rows)
+            return download(fmt, what.rsplit("/", 1)[-1], columns, self.hide(rows, hidden))
+        page = self.hide(page, hidden)
         following = None
         if offset + limit < total:
             following = f"{request.url.path}?{urlencode({**query, 'offset': offset + limit, 'limit': limit})}"
