@@ -223,12 +223,15 @@ def test_a_full_database_filesystem_keeps_bodies_in_the_inbox_until_space_return
         acknowledged += ids(events)
         time.sleep(0.5)
     assert pending(site) > 0  # acknowledged bodies wait in the inbox
+    refused = learn_events(10)  # a summary is asked: parsed and stored at the door, which cannot be
+    assert_problem(site.post(envelope(refused)))
     assert digester_of(site) == digester  # the digester retries, it does not die
     assert "Traceback" not in disks.tmp.joinpath("server.log").read_text(errors="replace")
 
     filler.unlink()
     wait_digested(site)
     assert digester_of(site) == digester
+    assert site.count_ids(ids(refused)) == 0
     assert_once(site, acknowledged)
     assert site.client.get("/readyz").status_code == 200
     integrity(disks.db)
