@@ -221,3 +221,50 @@ def test_erasure_waits_for_the_inbox_and_leaves_no_digested_body_in_its_file(sql
         forget(store, "urn:a", actor="test")  # the vacuum that ends an erasure
     with open(path + "-inbox", "rb") as f:
         assert b"urn:uuid:erase-0" not in f.read()
+
+
+#: The inbox file's schema before the ``bytes`` column and the backlog index.
+OLD_INBOX_DDL = """CREATE TABLE inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    body BLOB NOT NULL,
+    source TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    content_type TEXT NOT NULL DEFAULT '',
+    events INTEGER NOT NULL DEFAULT 0,
+    protected INTEGER NOT NULL DEFAULT 0
+)"""
+
+
+def test_sqlite_an_inbox_file_of_the_earlier_schema_is_upgraded_in_place(sqlite_url: str) -> None:
+    """A file written before the ``bytes`` column (a server upgraded with a backlog): its bodies
+    are counted and digested, new ones are added, and the backlog is counted from the index."""
+    path = sqlite_url.removeprefix("sqlite:///")
+    open_store(sqlite_url).close()
+    old = [body("old1"), body("old2", 2)]
+    with contextlib.closing(sqlite3.connect(path + "-inbox", isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(OLD_INBOX_DDL)
+        conn.executemany("INSERT INTO inbox (body, source, received_at, content_type, events, protected)"
+                         " VALUES (?, 'learn', '2026-01-01T00:00:00.000Z', 'application/json', ?, 0)",
+                         [(old[0], 3), (old[1], 2)])
+    with open_store(sqlite_url) as store:
+        assert store.inbox_backlog() == Backlog(2, 5, len(old[0]) + len(old[1]))
+        new = body("new")
+        store.inbox_put([Inboxed(new, "learn", "2026-01-01T00:00:01.000Z", events=3)])
+        assert store.inbox_backlog() == Backlog(3, 8, len(old[0]) + len(old[1]) + len(new))
+        assert [r.accepted for r in store.digest_inbox(10, digest)] == [3, 2, 3]
+        assert store.inbox_backlog() == Backlog()
+    with contextlib.closing(sqlite3.connect(path + "-inbox")) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096  # an existing file keeps its pages
+        [(*_, plan)] = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT count(*), sum(events), sum(bytes) FROM inbox WHERE id > 0").fetchall()
+        assert "COVERING INDEX inbox_backlog" in plan
+
+
+def test_sqlite_a_new_inbox_file_has_64_kib_pages(sqlite_url: str) -> None:
+    path = sqlite_url.removeprefix("sqlite:///")
+    with open_store(sqlite_url) as store:
+        store.inbox_put([Inboxed(body("page"), "learn", "2026-01-01T00:00:00.000Z", events=3)])
+        assert store.inbox_backlog() == Backlog(1, 3, len(body("page")))
+    with contextlib.closing(sqlite3.connect(path + "-inbox")) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 65536

@@ -49,8 +49,10 @@ POLL_SECONDS = 0.5
 IDLE_SECONDS = 2.0
 #: Seconds a stopping digester (its parent stopped or died) goes on digesting what is inboxed.
 DRAIN_SECONDS = 10.0
-#: Seconds to wait before retrying a store that cannot commit.
+#: Seconds to wait before retrying a store that cannot commit, doubled after each failure in a
+#: row up to `MAX_RETRY_SECONDS` (a full disk: each attempt parses its bodies again, for nothing).
 RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 8.0
 
 
 class DigestInfo(msgspec.Struct, frozen=True):
@@ -265,17 +267,21 @@ def run(url: str, options: dict[str, Any], max_inflated: int) -> None:
         dirty = False
         idle_since = time.monotonic()
         drain_until: float | None = None
+        retry = RETRY_SECONDS
         while drain_until is None or time.monotonic() < drain_until:
             if drain_until is None and stdin.closed.is_set():
                 drain_until = time.monotonic() + DRAIN_SECONDS
             try:
                 info = digest_once(store, max_inflated, protection)
-            except StoreError as exc:
-                _report(DigestInfo(ok=False, error=str(exc)))
+            except Exception as exc:  # the rows stay inboxed: dying would only cost a restart
+                error = str(exc) if isinstance(exc, StoreError) else f"unexpected {type(exc).__name__}: {exc}"
+                _report(DigestInfo(ok=False, error=error))
                 if drain_until is not None:
                     break
-                stdin.closed.wait(RETRY_SECONDS)
+                stdin.closed.wait(retry)
+                retry = min(retry * 2, MAX_RETRY_SECONDS)
                 continue
+            retry = RETRY_SECONDS
             if info.requests:
                 _report(info)
                 dirty = True

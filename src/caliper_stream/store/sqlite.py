@@ -218,7 +218,10 @@ class SQLiteStore(SQLStore):
                 raise _error(exc, "write failed") from exc
             raise
         finally:
-            cur.close()
+            # after a failed COMMIT (SQLITE_FULL, I/O error) the connection may already be
+            # dropped, and closing its cursor raises: the caller must see the StoreError above
+            with suppress(sqlite3.Error):
+                cur.close()
 
     def probe_write(self) -> None:
         with self._write_lock:
