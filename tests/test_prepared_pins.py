@@ -14,6 +14,7 @@ Regenerate after an intended change of output (and say why in the commit)::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterator
@@ -22,9 +23,11 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from caliper_stream.ingest import Batch, prepare
-from caliper_stream.keydata import FIELDS
+from caliper_stream.keydata import FIELDS, clear_memos
 from caliper_stream.problems import Problem
 from caliper_stream.read import read_bytes
 from refdata import FIXTURES
@@ -103,3 +106,33 @@ def test_prepare_output_is_pinned() -> None:
     assert sorted(found) == sorted(pins), "inputs added or removed: re-pin (see the docstring)"
     changed = [name for name, value in found.items() if pins[name] != value]
     assert not changed, f"prepare output changed for {len(changed)} inputs: {changed[:10]}"
+
+
+def test_memos_change_no_output() -> None:
+    """Cold memos, memos warmed by every input, and memos warmed in another order give the
+    pinned output for each input."""
+    pins, named = load(), list(inputs())
+    for name, data in named:
+        clear_memos()
+        assert digest(prepared(name, data)) == pins[name], f"{name}, cold memos"
+    for name, data in reversed(named):
+        assert digest(prepared(name, data)) == pins[name], f"{name}, warm memos"
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_memos_change_no_output_in_any_order(data: st.DataObject) -> None:
+    """Inputs prepared in any order, memos cleared at any point, give their pinned output."""
+    pins, named = load(), _inputs()
+    order = data.draw(st.permutations(range(len(named))).map(lambda p: p[:40]))
+    clear_at = data.draw(st.sets(st.integers(0, 39), max_size=3))
+    for step, k in enumerate(order):
+        if step in clear_at:
+            clear_memos()
+        name, body = named[k]
+        assert digest(prepared(name, body)) == pins[name], name
+
+
+@functools.cache
+def _inputs() -> list[tuple[str, bytes]]:
+    return list(inputs())

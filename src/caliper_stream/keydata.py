@@ -179,6 +179,15 @@ def id_parts(value: str) -> IdParts:
     return found
 
 
+def clear_memos() -> None:
+    """Empty what the read path memoises (id parts, terms, the last envelope's values): none of
+    it changes any output, and a test or a long-lived process may want them cold."""
+    global _last_envelope
+    _PARTS.clear()
+    TERMS.clear()
+    _last_envelope = (None, (None, None))
+
+
 def _segments(ids: list[str | None]) -> dict[str, str]:
     """The first ``/{kind}/{pk}`` of each kind across `ids`, in priority order.
 
