@@ -39,12 +39,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from caliper_stream.model.views import EventView, Org
+from caliper_stream.model.views import EventView, Node, Org
 from caliper_stream.problems import join, warning
 from caliper_stream.vocab import RENAMED_TYPES, TERMS, term
 
 if TYPE_CHECKING:
     from caliper_stream.event import Event
+    from caliper_stream.read import Envelope
 
 
 class KeyData(msgspec.Struct, omit_defaults=False, gc=False):
@@ -178,6 +179,15 @@ def id_parts(value: str) -> IdParts:
     return found
 
 
+def clear_memos() -> None:
+    """Empty what the read path memoises (id parts, terms, the last envelope's values): none of
+    it changes any output, and a test or a long-lived process may want them cold."""
+    global _last_envelope
+    _PARTS.clear()
+    TERMS.clear()
+    _last_envelope = (None, (None, None))
+
+
 def _segments(ids: list[str | None]) -> dict[str, str]:
     """The first ``/{kind}/{pk}`` of each kind across `ids`, in priority order.
 
@@ -253,12 +263,24 @@ def extract(event: Event) -> KeyData:
     This runs once per ingested event, and at this size every bytecode shows: slot ids and
     strings are read inline (``isinstance(x, str)`` first, the helpers only for odd values),
     ids are searched with `str` methods rather than regexes, the course search and the
-    fallbacks are written out rather than looped over, and `KeyData` is built positionally
+    fallbacks are written out rather than looped over, what only depends on the envelope is
+    worked out once per envelope (`_envelope_values`), and `KeyData` is built positionally
     (keywords cost four times as much for 30 fields).
     """
     v = event.view
     actor, obj, gen, membership, group = v.actor, v.object, v.generated, v.membership, v.group
-    actor_id = (actor or None) if isinstance(actor, str) else _id(actor)
+    # the subject: the actor when it is a Person (the common case), else `_subject`'s search
+    if isinstance(actor, str):
+        actor_id = actor or None
+        person = "/users/" in actor
+    elif actor is None:
+        actor_id, person = None, False
+    else:
+        actor_id = actor.id
+        if not isinstance(actor_id, str) or not actor_id:
+            actor_id = None
+        kind = actor.type
+        person = isinstance(kind, str) and (TERMS.get(kind) or term(kind)) == "Person"
     if isinstance(obj, str):
         object_id, obj = obj or None, None
     else:
@@ -270,8 +292,7 @@ def extract(event: Event) -> KeyData:
     if membership is not None and isinstance(membership, str):
         membership = None
 
-    # the subject: the actor when it is a Person (the common case), else `_subject`'s search
-    if _is_person(actor):
+    if person:
         subject: Any = actor
         subject_id = actor_id
     else:
@@ -288,15 +309,13 @@ def extract(event: Event) -> KeyData:
     # primary keys (`_segments`) in the ids of object, generated, their assignable, attempt and
     # isPartOf, and target, in that order
     ids = [object_id, generated_id]
-    for node in (obj, gen):
-        if node is not None:
-            assignable = node.assignable
-            if assignable is not None or node.attempt is not None or node.is_part_of is not None:
-                ids += [_id(assignable), _id(node.attempt), _id(node.is_part_of)]
-                if assignable is not None and not isinstance(assignable, str):
-                    ids.append(_id(assignable.is_part_of))
-    if v.target is not None:
-        ids.append(_id(v.target))
+    if obj is not None and (obj.assignable is not None or obj.attempt is not None or obj.is_part_of is not None):
+        _node_ids(obj, ids)
+    if gen is not None and (gen.assignable is not None or gen.attempt is not None or gen.is_part_of is not None):
+        _node_ids(gen, ids)
+    target = v.target
+    if target is not None:
+        ids.append((target or None) if isinstance(target, str) else _id(target))
     pks = _segments(ids)
     gradable = pks.get("gradableItems")
     if gradable is None and obj is not None:
@@ -333,7 +352,7 @@ def extract(event: Event) -> KeyData:
         if isinstance(found, list):
             if len(found) == 1 and isinstance(found[0], str):  # Learn sends one role
                 roles = TERMS.get(found[0]) or term(found[0]) or None
-            else:
+            elif found:
                 roles = ",".join([TERMS.get(r) or term(r) for r in found if isinstance(r, str)]) or None
 
     score = max_score = started = ended = duration = grade_action = question_type = None
@@ -362,13 +381,10 @@ def extract(event: Event) -> KeyData:
             question_type = _str(ext.question_type)
     object_type = None
     if obj is not None:
-        if not max_score:
-            for scored in (obj.assignable, obj, gen.assignable if gen is not None else None):
-                if scored is not None and not isinstance(scored, str) and scored.max_score is not None:
-                    found = _num(scored.max_score)
-                    if found:
-                        max_score = found
-                        break
+        if not max_score and (
+            obj.max_score is not None or obj.assignable is not None or (gen is not None and gen.assignable is not None)
+        ):
+            max_score = _fallback_max_score(obj, gen) or max_score
         started = started or obj.started_at_time
         ended = ended or obj.ended_at_time
         duration = duration or obj.duration
@@ -379,20 +395,27 @@ def extract(event: Event) -> KeyData:
             object_type = TERMS.get(kind) or term(kind)
 
     session = v.federated_session
-    session = _id(session) if session is not None else None
-    if session is None and v.session is not None:
-        session = _id(v.session)
+    if session is not None:
+        session = (session or None) if isinstance(session, str) else _id(session)
+    if session is None and (found := v.session) is not None:
+        session = (found or None) if isinstance(found, str) else _id(found)
     if session is not None and session.endswith("/sessions/"):
         session = None
 
     # site: the first of actor, object, edApp and subject ids naming one
-    site = id_parts(actor_id).site if actor_id else None
+    parts = id_parts(actor_id) if actor_id else None
+    site = parts.site if parts is not None else None
     if site is None:
         for candidate in (object_id, _id(v.ed_app), subject_id):
             if candidate and (site := id_parts(candidate).site) is not None:
                 break
-    env = event.envelope
-    send_time, sensor = (_str(env.send_time), _str(env.sensor)) if env is not None else (None, None)
+    if subject_id is None:
+        user_uuid = None
+    elif subject_id is actor_id and parts is not None:
+        user_uuid = parts.user
+    else:
+        user_uuid = id_parts(subject_id).user
+    send_time, sensor = _envelope_values(event.envelope)
     sent_type = event.type or None
     canonical = RENAMED_TYPES.get(sent_type, sent_type) if sent_type else None
     # positional, in the order of KeyData's fields
@@ -407,7 +430,7 @@ def extract(event: Event) -> KeyData:
         sensor,
         site,
         actor_id,
-        id_parts(subject_id).user if subject_id else None,
+        user_uuid,
         user_pk,
         user_external_id,
         number,
@@ -429,6 +452,45 @@ def extract(event: Event) -> KeyData:
         None if duration is None else _str(duration),
         sent_type if canonical != sent_type else None,
     )
+
+
+def _node_ids(node: Node, ids: list[str | None]) -> None:
+    """Append the ids of a node's assignable, attempt and isPartOf (and the assignable's
+    isPartOf) to `ids`, in that order."""
+    assignable = node.assignable
+    ids += [_id(assignable), _id(node.attempt), _id(node.is_part_of)]
+    if assignable is not None and not isinstance(assignable, str):
+        ids.append(_id(assignable.is_part_of))
+
+
+def _fallback_max_score(obj: Node, gen: Node | None) -> float | None:
+    """The first positive maxScore of the object's assignable, the object, the generated
+    entity's assignable (Learn sends Score.maxScore 0)."""
+    for scored in (obj.assignable, obj, gen.assignable if gen is not None else None):
+        if scored is not None and not isinstance(scored, str) and scored.max_score is not None:
+            found = _num(scored.max_score)
+            if found:
+                return found
+    return None
+
+
+#: the last envelope seen and its key-data values, as one pair (one store, so that threads
+#: never see an envelope with another's values): the events of one envelope come one after
+#: another, so the sensor and sendTime are worked out once per envelope, not once per event
+_last_envelope: tuple[Any, tuple[str | None, str | None]] = (None, (None, None))
+
+
+def _envelope_values(env: Envelope | None) -> tuple[str | None, str | None]:
+    """``send_time`` and ``sensor`` of an envelope (the last envelope's are kept)."""
+    global _last_envelope
+    if env is None:
+        return None, None
+    last = _last_envelope
+    if last[0] is env:
+        return last[1]
+    values = (_str(env.send_time), _str(env.sensor))
+    _last_envelope = (env, values)
+    return values
 
 
 def _org(org: Org, number: str | None, pk: str | None) -> tuple[str | None, str | None]:

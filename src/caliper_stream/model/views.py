@@ -52,9 +52,9 @@ class Agent(msgspec.Struct, gc=False):
 
 
 class Org(msgspec.Struct, rename="camel", gc=False):
-    """A CourseOffering, CourseSection or Group."""
+    """A CourseOffering, CourseSection or Group (its ``id`` is neither identity nor key data,
+    so it is skipped)."""
 
-    id: Any = None
     extensions: Extensions = None
     course_number: Any = None
     sub_organization_of: Org | str | None = None
