@@ -185,6 +185,8 @@ def measure_api(srv: Served, course: str, repeat: int) -> None:
         ("/api/events", "course", {"course": course, "limit": 1000}, COURSE_MS),
         ("/api/deadletters", "site", {}, SITE_MS),
         ("/api/reports/gradebook", "site, first page", {"limit": 1000}, SITE_MS),
+        ("/api/reports/grade-matrix", "site, first page", {"limit": 1000}, SITE_MS),
+        ("/api/reports/attempts", "site, first page", {"limit": 1000}, SITE_MS),
     ]
     for path, scope, params, target in cases:
         first, warm, size = timed(lambda p=path, q=params: get(srv.api, p, q), repeat)
