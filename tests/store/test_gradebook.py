@@ -310,7 +310,26 @@ def test_postgresql_reads_the_kept_cells_in_key_order_after_a_big_write(pg_url: 
               10.0, "graded", 1, 0, None, "2026-01-01T00:00:00.000Z", 1, "attempt.grade")
              for c in range(3) for u in range(150) for i in range(10)]
     with open_store(pg_url) as store:
-        store.put_gradebook([f"C-{c}" for c in range(3)], cells, 0, 0)
+        store.put_gradebook([f"C-{c}" for c in range(3)], cells, [], 0, 0)
         plan = "\n".join(r[0] for r in store.query("EXPLAIN SELECT * FROM gb_cells ORDER BY course_number, user_sort, user_key, item_pk"))
     assert "Index Scan using gb_cells_pkey" in plan, plan
     assert "Sort" not in plan.replace("Sort Key", ""), plan
+
+
+def test_kept_item_statistics_follow_points_possible_loaded_later(store_url: str, tmp_path: Path) -> None:
+    """Caliper 1.0 grade events carry no max score: an item's percent bands come from the points
+    possible an admin loads, even after its statistics were kept without them."""
+    events, _, names_csv = simulate(tmp_path, 3, "1.0")
+    cli("import", "--db", store_url, str(events))
+    with open_store(store_url) as store:
+        before = grade_distribution(store)
+        assert before
+        assert all(r["max_score"] is None for r in before)
+        assert all(r["90-100"] == 0 for r in before)  # no max score: no percent
+    cli("names", "load", str(names_csv), "--db", store_url)
+    with open_store(store_url) as store:
+        after = grade_distribution(store)
+        assert after == grade_distribution(store, until="9999-12-31")
+        assert [r["cells"] for r in after] == [r["cells"] for r in before]
+        assert all(r["max_score"] is not None for r in after)
+        assert sum(r["90-100"] + r["80-89"] + r["0-9"] for r in after) > 0

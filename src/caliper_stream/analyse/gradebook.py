@@ -39,7 +39,9 @@ keeps the cells that changed at or after it (ISO 8601 UTC, compared with eventTi
 Speed: reports read the cells kept in ``gb_cells`` (migration 0004), which `refresh` brings up
 to date first: the courses with grade events above a high-water mark are folded again from their
 grade events (through the partial index ``events_grades``, covering on SQLite), every course
-when events were deleted or rewritten. ``until``, ``detail`` and one cell fold from the events.
+when events were deleted or rewritten; with a course's cells, its items' statistics are kept in
+``gb_items`` (migration 0014), which a site's grade distribution reads. ``until``, ``detail``
+and one cell fold from the events.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ import msgspec
 from caliper_stream.analyse.names import Names, load_names
 from caliper_stream.errors import StoreError
 from caliper_stream.store.base import Store
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
 
 OVERRIDE, CLEAR, DELETE, FEEDBACK, SUBMIT, GRADE = "override", "clear", "delete", "feedback", "submit", "grade"
 OVERRIDDEN, GRADED, NEEDS_GRADING, DELETED, SUBMITTED = "overridden", "graded", "needs grading", "attempt deleted", "submitted"
@@ -298,15 +303,29 @@ def refresh(store: Store) -> int:
         found = store.query(f"SELECT DISTINCT course_number FROM events WHERE {grade_filter} AND id > ? AND id <= ?", [high_water, top])
     courses = sorted({c or "" for (c,) in found})
     rows: list[tuple[Any, ...]] = []
+    items: list[tuple[str, str, str]] = []
     for number in courses:
-        for c in compute(store, course=number or None, null_course=not number):
+        computed = compute(store, course=number or None, null_course=not number)
+        items += _item_statistics(number, computed)
+        for c in computed:
             rows.append((
                 number, c.user_external_id or "", c.user_key or "", c.item_pk, c.user_uuid, c.user_pk, c.user_external_id, c.score, c.source,
                 c.max_score, c.status, c.attempt_count, c.deleted_count, c.override_state, c.changed_at, c.events,
                 c.grade_action,
             ))
-    store.put_gradebook(courses, rows, top, generation)
+    store.put_gradebook(courses, rows, items, top, generation)
     return len(courses)
+
+
+def _item_statistics(number: str, found: list[Cell]) -> list[tuple[str, str, str]]:
+    """``gb_items`` rows: each item's `_statistics` over the cells of one course, as JSON."""
+    tally: dict[tuple[Any, ...], int] = defaultdict(int)
+    for c in found:
+        tally[(c.course_number, c.item_pk, c.score, c.status, c.max_score)] += 1
+    by_item: dict[str, list[Counted]] = defaultdict(list)
+    for k, n in tally.items():
+        by_item[k[1] or ""].append((*k, n))
+    return [(number, pk, _encode(_statistics(group)).decode()) for pk, group in by_item.items()]
 
 
 _CELLS = """
@@ -764,6 +783,9 @@ def grade_distribution(
     need grading or had attempts deleted; min, max, mean, median, standard deviation of the
     current scores; and how many scores fall in each percent band (``90-100`` …)."""
     names = load_names(store)
+    kept = _kept_statistics(store, course, item, names) if until is None and user is None and since is None else None
+    if kept is not None:
+        return _distribution_rows(kept, names)
     counted = None if until is not None else _counted(store, course, user, item, since, names)
     if counted is None:
         tally: dict[tuple[Any, ...], int] = defaultdict(int)
@@ -773,14 +795,40 @@ def grade_distribution(
     by_item: dict[tuple[Any, Any], list[Counted]] = defaultdict(list)
     for g in counted:
         by_item[(g[0], g[1])].append(g)
+    return _distribution_rows({k: _statistics(group) for k, group in by_item.items()}, names)
+
+
+def _distribution_rows(stats: dict[tuple[Any, Any], dict[str, Any]], names: Names) -> list[dict[str, Any]]:
     out = []
-    for (course_number, item_pk), group in sorted(by_item.items(), key=lambda kv: (kv[0][0] or "", _item_sort(kv[0][1] or "", names))):
+    for (course_number, item_pk), figures in sorted(stats.items(), key=lambda kv: (kv[0][0] or "", _item_sort(kv[0][1] or "", names))):
         known = names.items.get(item_pk or "")
         out.append({
             "course_number": course_number,
             "course_name": names.courses.get(course_number or ""),
             "gradable_item_pk": item_pk,
             "item_name": known.name if known else None,
-            **_statistics(group),
+            **figures,
         })
+    return out
+
+
+def _kept_statistics(
+    store: Store, course: str | None, item: str | None, names: Names,
+) -> dict[tuple[Any, Any], dict[str, Any]] | None:
+    """Each item's statistics as `refresh` kept them (``gb_items``); an item whose cells carry
+    no max score but whose points possible were loaded since is counted again from its cells
+    (its percent bands depend on them). None when the store cannot be refreshed."""
+    try:
+        refresh(store)
+    except StoreError:
+        return None
+    where, params = _where_kept(course, None, item, None)
+    out: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for number, item_pk, stats in store.query("SELECT course_number, item_pk, stats FROM gb_items" + where, params):
+        figures = _decode(stats)
+        loaded = names.items.get(item_pk)
+        if figures["max_score"] is None and loaded is not None and loaded.max_score is not None:
+            counted = _counted(store, number, None, item_pk, None, names) or []
+            figures = _statistics(counted)
+        out[(number or None, item_pk)] = figures
     return out

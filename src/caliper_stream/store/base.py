@@ -297,10 +297,12 @@ class Store(Protocol):
         ...
 
     def put_gradebook(
-        self, courses: Sequence[str], cells: Sequence[tuple[Any, ...]], high_water: int, generation: int
+        self, courses: Sequence[str], cells: Sequence[tuple[Any, ...]], items: Sequence[tuple[str, str, str]],
+        high_water: int, generation: int,
     ) -> None:
         """Replace the gradebook cells of `courses` by `cells` (``gb_cells`` column order) and
-        record `high_water` and the events `generation` they were built from, in ONE transaction."""
+        their items' statistics by `items` (course, item, JSON), and record `high_water` and the
+        events `generation` they were built from, in ONE transaction."""
         ...
 
     # --- inbox (acknowledged request bodies, digested behind) ----------------------------------

@@ -458,12 +458,16 @@ class SQLStore(ABC):
         return int(row[0] or 0) if row else 0
 
     def put_gradebook(
-        self, courses: Sequence[str], cells: Sequence[tuple[Any, ...]], high_water: int, generation: int
+        self, courses: Sequence[str], cells: Sequence[tuple[Any, ...]], items: Sequence[tuple[str, str, str]],
+        high_water: int, generation: int,
     ) -> None:
         with self._write_lock, self._transaction() as cur:
             cur.executemany(self._sql("DELETE FROM gb_cells WHERE course_number = ?"), [(c,) for c in courses])
+            cur.executemany(self._sql("DELETE FROM gb_items WHERE course_number = ?"), [(c,) for c in courses])
             if cells:
                 cur.executemany(self._sql(f"INSERT INTO gb_cells VALUES ({', '.join('?' * len(cells[0]))})"), cells)
+            if items:
+                cur.executemany(self._sql("INSERT INTO gb_items (course_number, item_pk, stats) VALUES (?, ?, ?)"), items)
             cur.execute(
                 self._sql("UPDATE gb_state SET high_water = ?, built_generation = ? WHERE id = 1"), (high_water, generation)
             )
