@@ -101,7 +101,7 @@ def test_pages_of_a_report_add_up_to_the_whole(dash: Dash) -> None:
     assert pages == whole
 
 
-@pytest.mark.parametrize("name", ["gradebook", "grade-matrix"])
+@pytest.mark.parametrize("name", ["gradebook", "grade-matrix", "attempts"])
 def test_pages_read_from_the_kept_cells_are_the_library_answer(dash: Dash, name: str) -> None:
     whole = visible(REPORTS[name](dash.store))
     course = whole[0]["course_number"]

@@ -35,6 +35,7 @@ from caliper_stream.analyse import (
     scores,
     sources,
 )
+from caliper_stream.analyse.assessments import attempts_page
 from caliper_stream.analyse.summary import set_time_zone, time_zone
 from caliper_stream.ingest import Row, prepare
 from caliper_stream.read import read_bytes
@@ -361,3 +362,25 @@ def test_bi_views_read_the_key_data(store: Store) -> None:
     assert attempts_view == len(attempts(store)) > 0
     days = store.query("SELECT sum(events) FROM bi_activity_daily")[0][0]
     assert days == n
+
+
+def test_attempt_pages_cut_in_the_database_are_the_whole_timeline(store: Store) -> None:
+    """`attempts_page` orders and cuts in SQL (by code point on both backends, as Python sorts):
+    its pages, in order, are `attempts` whatever the page size and filters."""
+    store.write(list(term_rows()))
+    events = stored(store)
+    user = next(user_of(e) for e in events if e["type"] == "AssessmentEvent")
+    whole_site = attempts(store)
+    assert len(whole_site) > 20
+    course = whole_site[0]["course_number"]
+    days = sorted({e["event_time"][:10] for e in events})
+    for filters in ({}, {"course": course}, {"user": user}, {"test": whole_site[-1]["assessment_pk"]},
+                    {"since": days[1], "until": days[4]}):
+        whole = attempts(store, **filters)
+        for limit in (1, 6, 5000):
+            pages: list[dict[str, Any]] = []
+            for offset in range(0, len(whole) + limit, limit):
+                page, total = attempts_page(store, limit=limit, offset=offset, **filters)
+                assert total == len(whole)
+                pages += page
+            assert pages == whole, (filters, limit)

@@ -35,6 +35,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from caliper_stream.analyse.activity import daily as daily_counts
+from caliper_stream.analyse.assessments import attempts, attempts_page
 from caliper_stream.analyse.gradebook import (
     GRADEBOOK_COLUMNS,
     grade_matrix,
@@ -71,9 +72,13 @@ _IDENTITY = re.compile(r"(^|_)(external_id|student_id|name|given_name|family_nam
 #: Columns that are about a person at all (reading them is audited).
 _PERSONAL = re.compile(r"^(user|actor|student|scored_by)(_|$)|_(external_id|email)$")
 _CONTROL = {"limit", "offset", "format", "cursor"}
-#: Reports whose JSON pages are read a page at a time: the report and its page function.
-_PAGERS: dict[Callable[..., Any], Callable[..., tuple[list[dict[str, Any]], int] | None]] = {
-    gradebook: gradebook_page, grade_matrix: grade_matrix_page,
+#: Reports whose JSON pages are read a page at a time: the report, its page function and the
+#: filters the page function takes (any other filter needs the whole answer).
+_GRADEBOOK_FILTERS = frozenset({"course", "user", "item", "since"})
+_PAGERS: dict[Callable[..., Any], tuple[Callable[..., tuple[list[dict[str, Any]], int] | None], frozenset[str]]] = {
+    gradebook: (gradebook_page, _GRADEBOOK_FILTERS),
+    grade_matrix: (grade_matrix_page, _GRADEBOOK_FILTERS),
+    attempts: (attempts_page, frozenset({"course", "user", "test", "since", "until"})),
 }
 _encode = msgspec.json.Encoder().encode
 
@@ -420,14 +425,16 @@ class ReadAPI:
 
     async def _paged(self, request: Request, key: ApiKey, name: str, kwargs: dict[str, Any],
                      query: dict[str, str]) -> Response | None:
-        """A JSON page of the gradebook or grade matrix read a page at a time from the kept cells
-        (a site's gradebook is 10^5 cells and more: the first page must not wait for all of
-        them); None when the whole answer is needed (downloads, ``until``/``detail``, a
-        pseudonymous key's user filter, a read-only store)."""
-        pager = _PAGERS.get(self.reports.get(name))  # type: ignore[arg-type]
-        if pager is None or _format(query) != "json":
+        """A JSON page of a report whose answer grows with the term (gradebook, grade matrix,
+        attempts: 10^5 rows and more for a site) read a page at a time from the database, so
+        the first page does not wait for all of them; None when the whole answer is needed
+        (downloads, a filter the page function does not take, a pseudonymous key's user
+        filter, a read-only store)."""
+        found_pager = _PAGERS.get(self.reports.get(name))  # type: ignore[arg-type]
+        if found_pager is None or _format(query) != "json":
             return None
-        if not set(kwargs) <= {"course", "user", "item", "since"} or ("user" in kwargs and not key.identity):
+        pager, filters = found_pager
+        if not set(kwargs) <= filters or ("user" in kwargs and not key.identity):
             return None
         limit, offset = _page(query)
         found = await self._run(request, name, pager, self.store, limit=limit, offset=offset, **kwargs)
