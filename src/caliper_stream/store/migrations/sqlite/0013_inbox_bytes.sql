@@ -1,0 +1,4 @@
+-- Nothing to do: on SQLite the inbox is a file of its own (store/inbox_file.py), which records
+-- each body's size and keeps the backlog's covering index itself, upgrading an older file when it
+-- is opened. PostgreSQL's 0013 adds the same to its inbox table; the number exists here so that
+-- both dialects share one sequence of versions.
