@@ -94,3 +94,19 @@ def test_bad_options_get_a_clear_error(sqlite_url: str, args: list[str], message
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_gradebook_exports_stream_the_library_rows(db: str) -> None:
+    """``report gradebook --format csv|jsonl`` writes the kept cells as they are read: the
+    library's rows, in its order, with its columns."""
+    with open_store(db) as store:
+        expected = json.loads(json.dumps(REPORTS["gradebook"](store)))
+        course = expected[0]["course_number"]
+    assert expected
+    assert jsonl("gradebook", "--db", db) == expected
+    assert jsonl("gradebook", "--db", db, "--course", course) == [r for r in expected if r["course_number"] == course]
+    result = runner.invoke(app, ["report", "gradebook", "--db", db, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    parsed = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(parsed[0]) == list(expected[0])
+    assert [(r["user_uuid"], r["gradable_item_pk"]) for r in parsed] == [(r["user_uuid"], r["gradable_item_pk"]) for r in expected]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import inspect
 import sys
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import msgspec
@@ -97,6 +98,7 @@ def report_command(
     distribution: Annotated[bool, typer.Option("--distribution", help="gradebook: per-item column statistics.")] = False,
 ) -> None:
     """Answer a question from the stored events (docs/analytics.md explains each report)."""
+    from caliper_stream.analyse.gradebook import GRADEBOOK_COLUMNS, stream_gradebook
     from caliper_stream.analyse.summary import backlog, set_time_zone
     from caliper_stream.store import open_store
 
@@ -122,7 +124,7 @@ def report_command(
         "threshold_hours": threshold_hours,
         "silent_only": silent_only or None,
     }
-    kwargs = {k: v for k, v in given.items() if v is not None}
+    kwargs: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     refused = sorted(set(kwargs) - accepted)
     if refused:
         options = ", ".join("--" + k.replace("_", "-") for k in refused)
@@ -144,12 +146,29 @@ def report_command(
                     highlight=False,
                     markup=False,
                 )
+            if name == "gradebook" and fmt != "table" and set(kwargs) <= {"course", "user", "item", "since"}:
+                streamed = stream_gradebook(store, **kwargs)
+                if streamed is not None:  # a site's gradebook: rows written as they are read
+                    _print_stream(streamed, list(GRADEBOOK_COLUMNS), fmt)
+                    return
             rows = fn(store, **kwargs)
         finally:
             store.close()
     except (CaliperStreamError, ValueError) as exc:
         fail(str(exc), 2)
     _print(rows, fmt, name)
+
+
+def _print_stream(rows: Iterable[dict[str, Any]], columns: list[str], fmt: str) -> None:
+    """CSV or JSON Lines of `rows` as they come, holding none of them (the header first)."""
+    if fmt == "jsonl":
+        encode = msgspec.json.Encoder().encode
+        for row in rows:
+            sys.stdout.write(encode(row).decode() + "\n")
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def register(app: typer.Typer) -> None:
