@@ -26,7 +26,7 @@ from storekit import LEARN
 
 from caliper_stream.errors import ReadError
 from caliper_stream.read import read_bytes
-from caliper_stream.store import open_store
+from caliper_stream.store import load, open_store
 from caliper_stream.store.load import ImportSummary, import_paths
 
 
@@ -205,3 +205,23 @@ def test_stdin_through_the_pipeline_is_the_file_imported(tmp_path: Path) -> None
         assert f"accepted 30  duplicates 0  dead letters {len(BAD_LINES)}" in done.stdout
         out[name] = content(url)
     assert out["file"] == out["stdin"]
+
+
+@pytest.mark.postgres
+def test_a_bulk_import_into_postgresql_refreshes_the_planner_statistics(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a bulk import the planner knows how many events each partition holds (autovacuum
+    never analyses the partitioned parent, and may be off): `/api/events?course=` pages along
+    the id index instead of sorting every event of the course."""
+    monkeypatch.setattr(load, "ANALYZE_AFTER", 3)
+    (tmp_path / "a.jsonl").write_text("\n".join(fresh(VIEW) for _ in range(5)) + "\n")
+    with open_store(pg_url) as store:
+        import_paths(store, [tmp_path / "a.jsonl"])
+        found = store.query("SELECT relname, last_analyze FROM pg_stat_user_tables WHERE relname LIKE 'events%'"
+                            " AND schemaname = current_schema()")
+        counted = store.query("SELECT reltuples FROM pg_class WHERE relname = 'events'"
+                              " AND relnamespace = current_schema()::regnamespace")
+    assert found
+    assert all(at is not None for _, at in found), found
+    assert counted[0][0] == 5

@@ -343,6 +343,12 @@ class Store(Protocol):
         secure_delete, VACUUM, WAL truncated; PostgreSQL: VACUUM FULL); return warnings."""
         ...
 
+    def analyze(self, tables: Sequence[str]) -> None:
+        """Refresh the query planner's statistics of `tables` after a bulk change (PostgreSQL:
+        ANALYZE; autovacuum never analyses a partitioned table's parent and may be off; a
+        no-op on SQLite, whose plans here need none)."""
+        ...
+
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers (for health checks)."""
         ...

@@ -471,11 +471,10 @@ class SQLStore(ABC):
             cur.execute(
                 self._sql("UPDATE gb_state SET high_water = ?, built_generation = ? WHERE id = 1"), (high_water, generation)
             )
-        if self.dialect == "postgresql" and len(cells) >= _ANALYZE_AFTER:
-            # fresh statistics: with autovacuum's stale ones the planner sorts the whole table
-            # (spilling to disk) instead of reading the primary key in the reports' order (10x)
-            with self._write_lock, self._transaction() as cur:
-                cur.execute("ANALYZE gb_cells")
+        if len(cells) >= _ANALYZE_AFTER:
+            # fresh statistics: with stale ones PostgreSQL sorts the whole table (spilling to
+            # disk) instead of reading the primary key in the reports' order (10x slower)
+            self.analyze(["gb_cells"])
 
     # --- names -------------------------------------------------------------------------------
 
@@ -555,6 +554,9 @@ class SQLStore(ABC):
         self.ping()
 
     def checkpoint(self) -> None:
+        return None
+
+    def analyze(self, tables: Sequence[str]) -> None:
         return None
 
     def __enter__(self) -> SQLStore:

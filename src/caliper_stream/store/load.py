@@ -47,6 +47,8 @@ PARSE_CHUNK = 5000
 QUEUE_CHUNKS = 4
 #: Inputs smaller than this are parsed in-process: starting a parser costs more than it saves.
 PIPELINE_MIN_BYTES = 16 * 1024 * 1024
+#: Imports that store at least this many events refresh the planner's statistics of ``events``.
+ANALYZE_AFTER = 100_000
 #: How often (seconds) each side of the pipeline checks that the other is still there.
 _POLL = 1.0
 
@@ -296,4 +298,6 @@ def import_paths(
                 commit()
     finally:
         chunks.close()  # stops the parser of an import that failed or was interrupted
+    if summary.result.accepted >= ANALYZE_AFTER:
+        store.analyze(["events"])  # a bulk load: the planner's row estimates are stale
     return summary

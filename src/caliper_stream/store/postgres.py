@@ -288,6 +288,16 @@ class PostgresStore(SQLStore):
         finally:
             conn.close()
 
+    def analyze(self, tables: Sequence[str]) -> None:
+        conn = self._connect()
+        try:
+            for table in tables:
+                conn.execute(f"ANALYZE {psycopg.sql.Identifier(table).as_string(conn)}")
+        except psycopg.Error as exc:
+            raise _error(exc, "ANALYZE failed") from exc
+        finally:
+            conn.close()
+
     def vacuum(self, tables: Sequence[str]) -> list[str]:
         """VACUUM FULL writes each table (and its TOAST) into new files and unlinks the old ones,
         so deleted tuples leave the relation files; it locks each table while it runs."""
