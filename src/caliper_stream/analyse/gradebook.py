@@ -598,7 +598,8 @@ def grade_matrix(
         of_course = max_by_item.setdefault(c.course_number or "", {})
         if c.max_score is not None or (c.item_pk or "") not in of_course:
             of_course[c.item_pk or ""] = c.max_score
-    return _matrix_rows(found, _headers(max_by_item, names), names)
+    tuples = ((c.course_number, c.user_uuid, c.user_pk, c.user_external_id, c.item_pk, c.score, c.status, c.user_key) for c in found)
+    return _matrix_rows(tuples, _headers(max_by_item, names), names)
 
 
 def grade_matrix_page(
@@ -629,8 +630,7 @@ def grade_matrix_page(
     names = load_names(store)
     joiner = " AND " if where else " WHERE "
     span = "(course_number, user_sort, user_key) >= (?, ?, ?) AND (course_number, user_sort, user_key) <= (?, ?, ?)"
-    kept = store.query(_CELLS + where + joiner + span + _ORDER_BY, [*params, *keys[0], *keys[-1]])
-    found = [_kept_cell(r, names) for r in kept]
+    kept = store.query(_MATRIX_CELLS + where + joiner + span + _ORDER_BY, [*params, *keys[0], *keys[-1]])
     courses = sorted({k[0] for k in keys})
     where_items = where + joiner + f"course_number IN ({', '.join('?' * len(courses))})"
     max_by_item: dict[str, dict[str, float | None]] = {}
@@ -641,7 +641,7 @@ def grade_matrix_page(
         if max_score is None and item_pk in names.items:
             max_score = names.items[item_pk].max_score
         max_by_item.setdefault(course_number or "", {})[item_pk or ""] = max_score
-    return _matrix_rows(found, _headers(max_by_item, names), names), total
+    return _matrix_rows(kept, _headers(max_by_item, names), names), total
 
 
 def _headers(max_by_item: dict[str, dict[str, float | None]], names: Names) -> dict[str, dict[str, str]]:
@@ -656,32 +656,37 @@ def _headers(max_by_item: dict[str, dict[str, float | None]], names: Names) -> d
     return headers
 
 
-def _matrix_rows(found: list[Cell], headers: dict[str, dict[str, str]], names: Names) -> list[dict[str, Any]]:
-    """One row per (course, user) of `found` (in cell order), with its course's `headers`."""
+#: What a grade matrix reads of a kept cell: course, uuid, pk1, batch_uid, item, score, status, user key.
+_MATRIX_CELLS = "SELECT course_number, user_uuid, user_pk, user_external_id, item_pk, score, status, user_key FROM gb_cells"
+
+
+def _matrix_rows(found: Iterable[tuple[Any, ...]], headers: dict[str, dict[str, str]], names: Names) -> list[dict[str, Any]]:
+    """One row per (course, user) of `found` (`_MATRIX_CELLS` tuples in cell order), with its
+    course's `headers`."""
     rows: dict[tuple[Any, Any], dict[str, Any]] = {}
-    for c in found:
-        key = (c.course_number, c.user_key)
-        heads = headers[c.course_number or ""]
+    courses, user_of = names.courses, names.user
+    for number, uuid, pk, external, item_pk, score, status, user_key in found:
+        key = (number, user_key)
         row = rows.get(key)
         if row is None:
-            user_row = names.user(c.user_uuid, c.user_pk, c.user_external_id)
+            heads = headers[number or ""]
+            user_row = user_of(uuid, pk, external)
             row = rows[key] = {
-                "course_number": c.course_number,
-                "course_name": names.courses.get(c.course_number or ""),
+                "course_number": number or None,
+                "course_name": courses.get(number or ""),
                 "Last Name": user_row.family_name if user_row else None,
                 "First Name": user_row.given_name if user_row else None,
                 "Username": user_row.username if user_row else None,
-                "Student ID": c.user_external_id,
-                "user_uuid": c.user_uuid,
-                "user_pk": c.user_pk,
+                "Student ID": external,
+                "user_uuid": uuid,
+                "user_pk": pk,
                 **dict.fromkeys(heads.values(), ""),
             }
-        value: Any = ""
-        if c.score is not None:
-            value = _num(c.score)
-        elif c.status == NEEDS_GRADING:
-            value = "Needs Grading"
-        row[heads[c.item_pk or ""]] = value
+        if score is not None:
+            value: Any = _num(score)
+        else:
+            value = "Needs Grading" if status == NEEDS_GRADING else ""
+        row[headers[number or ""][item_pk or ""]] = value
     return list(rows.values())
 
 
