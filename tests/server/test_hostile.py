@@ -249,7 +249,7 @@ def test_many_tiny_items_answer_fast_without_blocking_health(
     body = make()  # type: ignore[operator]
     reference = reference_seconds(site)
     latencies: list[float] = []
-    done = threading.Event()
+    done, probing = threading.Event(), threading.Event()
 
     def probe() -> None:
         with httpx.Client(base_url=site.server.url, timeout=30) as client:
@@ -257,10 +257,12 @@ def test_many_tiny_items_answer_fast_without_blocking_health(
                 t0 = time.monotonic()
                 client.get("/healthz")
                 latencies.append(time.monotonic() - t0)
+                probing.set()
                 time.sleep(0.01)
 
     prober = threading.Thread(target=probe)
     prober.start()
+    assert probing.wait(30), "/healthz never answered"  # a POST faster than the first probe would prove nothing
     try:
         started = time.monotonic()
         r = site.post(body)

@@ -36,7 +36,7 @@ def test_waiting_bodies_keep_their_backlog_across_0013(pg_url: str) -> None:
     assert before == Backlog(4, 10, sum(len(b) for b in old))
 
     with open_store(pg_url) as store:
-        assert store.schema_version() == 13
+        assert store.schema_version() >= 13
         assert store.inbox_backlog() == before
         assert store.query("SELECT count(*) FROM inbox WHERE bytes IS NULL OR bytes <> length(body)") == [(0,)]
 
