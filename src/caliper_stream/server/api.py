@@ -451,7 +451,7 @@ class ReadAPI:
         fmt = _format(query)
         if self.reports.get(name) is not gradebook or fmt == "json":
             return None
-        if not set(kwargs) <= {"course", "user", "item", "since"} or ("user" in kwargs and not key.identity):
+        if not set(kwargs) <= _GRADEBOOK_FILTERS or ("user" in kwargs and not key.identity):
             return None
         found = await self._run(request, name, stream_gradebook, self.store, **kwargs)
         if found is None or isinstance(found, Response):
