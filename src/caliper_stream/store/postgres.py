@@ -289,27 +289,24 @@ class PostgresStore(SQLStore):
             conn.close()
 
     def analyze(self, tables: Sequence[str]) -> None:
-        conn = self._connect()
-        try:
-            for table in tables:
-                conn.execute(f"ANALYZE {psycopg.sql.Identifier(table).as_string(conn)}")
-        except psycopg.Error as exc:
-            raise _error(exc, "ANALYZE failed") from exc
-        finally:
-            conn.close()
+        self._each_table("ANALYZE", tables)
 
     def vacuum(self, tables: Sequence[str]) -> list[str]:
         """VACUUM FULL writes each table (and its TOAST) into new files and unlinks the old ones,
         so deleted tuples leave the relation files; it locks each table while it runs."""
+        self._each_table("VACUUM FULL", tables)
+        return []
+
+    def _each_table(self, command: str, tables: Sequence[str]) -> None:
+        """`command` on each of `tables`, outside a transaction (VACUUM cannot run in one)."""
         conn = self._connect()
         try:
             for table in tables:
-                conn.execute(f"VACUUM FULL {psycopg.sql.Identifier(table).as_string(conn)}")
+                conn.execute(f"{command} {psycopg.sql.Identifier(table).as_string(conn)}")
         except psycopg.Error as exc:
-            raise _error(exc, "VACUUM failed") from exc
+            raise _error(exc, f"{command} failed") from exc
         finally:
             conn.close()
-        return []
 
     def close(self) -> None:
         with self._readers_lock:
