@@ -96,13 +96,17 @@ def test_the_readme_shows_curl() -> None:
 
 @pytest.mark.parametrize("words", CURL, ids=lambda w: " ".join(w)[:60])
 def test_curl_snippets_run_as_printed(words: list[str], tmp_path: Path) -> None:
-    """Each curl example, with $KEY set and the port of a real ``serve``, gets a 2xx."""
+    """Each curl example, with $KEY (a write key) or $READ_KEY (a read key) set and the port of a
+    real ``serve``, gets a 2xx."""
     from caliper_stream.cli.check import sample_path
 
     (tmp_path / "payload.json").write_bytes(sample_path().read_bytes())
+    added = subprocess.run([sys.executable, "-m", "caliper_stream", "keys", "add", "reader", "--role", "read",
+                            "--db", f"sqlite:///{tmp_path / 'store.db'}"], capture_output=True, text=True, check=True)
+    read_key = added.stdout.strip()
     with LocalServer(tmp_path / "store.db", key_name="my-sensor", log=tmp_path / "serve.log") as server:
-        argv = [w.replace("$KEY", server.key).replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")
-                for w in words]
+        argv = [w.replace("$READ_KEY", read_key).replace("$KEY", server.key)
+                .replace("127.0.0.1:8000", f"127.0.0.1:{server.port}") for w in words]
         result = subprocess.run([*argv, "-o", "/dev/null", "-w", "%{http_code}"], cwd=tmp_path,
                                 capture_output=True, text=True, timeout=60, check=False)
         assert result.returncode == 0, result.stderr
