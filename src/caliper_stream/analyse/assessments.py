@@ -247,12 +247,9 @@ def attempts(
     ensure_current(store)
     found = _attempt_rows(store, _ATTEMPT_ROWS, "a.", "started_at", "submitted_at",
                           course=course, user=user, test=test, since=since, until=until)
-    out = [_attempt(r) for r in found]
-    out.sort(key=lambda r: (r["user_key"] or "", r["started_at"] or r["submitted_at"] or "", r["course_number"],
-                            r["assessment_pk"], r["attempt_key"]))
-    for r in out:
-        del r["attempt_key"]
-    return out
+    # user, start (else submission), course, test, attempt: the order `attempts_page` sorts in SQL
+    found.sort(key=lambda r: (r[2] or "", r[3] or r[4] or "", course_label(r[0]), r[1], r[9]))
+    return [_attempt(r) for r in found]
 
 
 def attempts_page(
@@ -279,14 +276,11 @@ def attempts_page(
     found = _attempt_rows(store, _ATTEMPT_ROWS, "a.", "started_at", "submitted_at", **filters,
                           tail=order, tail_params=(NO_COURSE, limit, offset))
     total = _attempt_rows(store, "SELECT count(*) FROM an_test_attempts AS a", "a.", "started_at", "submitted_at", **filters)
-    page = [_attempt(r) for r in found]
-    for r in page:
-        del r["attempt_key"]
-    return page, int(total[0][0])
+    return [_attempt(r) for r in found], int(total[0][0])
 
 
 def _attempt(r: tuple[Any, ...]) -> dict[str, Any]:
-    """One `attempts` row (with its ``attempt_key``, the last of the sort key) from `_ATTEMPT_ROWS`."""
+    """One `attempts` row from an `_ATTEMPT_ROWS` tuple."""
     c, a, u, start, submit, score, max_score, deleted, item, attempt, pk, ext = r
     status = "deleted" if deleted else "graded" if score is not None else "submitted" if submit else "in progress"
     spent = figures.seconds(start, submit)
@@ -305,5 +299,4 @@ def _attempt(r: tuple[Any, ...]) -> dict[str, Any]:
         "max_score": max_score,
         "score_pct": round(100.0 * score / max_score, 2) if score is not None and max_score else None,
         "status": status,
-        "attempt_key": attempt,
     }

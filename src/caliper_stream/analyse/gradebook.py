@@ -317,14 +317,19 @@ def refresh(store: Store) -> int:
     return len(courses)
 
 
-def _item_statistics(number: str, found: list[Cell]) -> list[tuple[str, str, str]]:
-    """``gb_items`` rows: each item's `_statistics` over the cells of one course, as JSON."""
+def _tally(found: Iterable[Cell]) -> list[Counted]:
+    """`found` counted as the statistics need them: equal (course, item, score, status, max) once."""
     tally: dict[tuple[Any, ...], int] = defaultdict(int)
     for c in found:
         tally[(c.course_number, c.item_pk, c.score, c.status, c.max_score)] += 1
+    return [(*k, n) for k, n in tally.items()]
+
+
+def _item_statistics(number: str, found: list[Cell]) -> list[tuple[str, str, str]]:
+    """``gb_items`` rows: each item's `_statistics` over the cells of one course, as JSON."""
     by_item: dict[str, list[Counted]] = defaultdict(list)
-    for k, n in tally.items():
-        by_item[k[1] or ""].append((*k, n))
+    for g in _tally(found):
+        by_item[g[1] or ""].append(g)
     return [(number, pk, _encode(_statistics(group)).decode()) for pk, group in by_item.items()]
 
 
@@ -667,9 +672,9 @@ def _matrix_rows(found: Iterable[tuple[Any, ...]], headers: dict[str, dict[str, 
     courses, user_of = names.courses, names.user
     for number, uuid, pk, external, item_pk, score, status, user_key in found:
         key = (number, user_key)
+        heads = headers[number or ""]
         row = rows.get(key)
         if row is None:
-            heads = headers[number or ""]
             user_row = user_of(uuid, pk, external)
             row = rows[key] = {
                 "course_number": number or None,
@@ -686,7 +691,7 @@ def _matrix_rows(found: Iterable[tuple[Any, ...]], headers: dict[str, dict[str, 
             value: Any = _num(score)
         else:
             value = "Needs Grading" if status == NEEDS_GRADING else ""
-        row[headers[number or ""][item_pk or ""]] = value
+        row[heads[item_pk or ""]] = value
     return list(rows.values())
 
 
@@ -793,10 +798,7 @@ def grade_distribution(
         return _distribution_rows(kept, names)
     counted = None if until is not None else _counted(store, course, user, item, since, names)
     if counted is None:
-        tally: dict[tuple[Any, ...], int] = defaultdict(int)
-        for c in cells(store, course=course, user=user, item=item, since=since, until=until, names=names):
-            tally[(c.course_number, c.item_pk, c.score, c.status, c.max_score)] += 1
-        counted = [(*k, n) for k, n in tally.items()]
+        counted = _tally(cells(store, course=course, user=user, item=item, since=since, until=until, names=names))
     by_item: dict[tuple[Any, Any], list[Counted]] = defaultdict(list)
     for g in counted:
         by_item[(g[0], g[1])].append(g)
