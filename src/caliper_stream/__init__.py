@@ -4,6 +4,13 @@ The pipeline is read → normalize → validate → store → analyse; each stag
 package of the same name. The names below are the public API.
 """
 
+import os
+
+from caliper_stream.compiled import PURE_ENV, prefer_source
+
+if os.environ.get(PURE_ENV):  # before the imports below: the compiled hot path off (compiled.py)
+    prefer_source()
+
 from caliper_stream.errors import CaliperStreamError, ReadError, StoreError, StoreUnavailable
 from caliper_stream.event import Event, decode
 from caliper_stream.keydata import KeyData

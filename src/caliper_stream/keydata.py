@@ -37,8 +37,9 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
+# re-exported: defined apart so that msgspec reads their annotations (see compiled.py)
+from caliper_stream.model.records import IdParts as IdParts
+from caliper_stream.model.records import KeyData as KeyData
 from caliper_stream.model.views import EventView, Node, Org
 from caliper_stream.problems import join, warning
 from caliper_stream.vocab import RENAMED_TYPES, TERMS, term
@@ -46,46 +47,6 @@ from caliper_stream.vocab import RENAMED_TYPES, TERMS, term
 if TYPE_CHECKING:
     from caliper_stream.event import Event
     from caliper_stream.read import Envelope
-
-
-class KeyData(msgspec.Struct, omit_defaults=False, gc=False):
-    """The flat key-data record; field names are the documented column names.
-
-    ``gc=False``: it holds only strings, floats and None, so it can never be part of a cycle,
-    and not tracking one record per ingested event keeps the cyclic collector off them."""
-
-    event_key: str
-    event_id: str | None = None
-    version: str | None = None
-    type: str | None = None
-    action: str | None = None
-    event_time: str | None = None
-    send_time: str | None = None
-    sensor: str | None = None
-    site: str | None = None
-    actor_id: str | None = None
-    user_uuid: str | None = None
-    user_pk: str | None = None
-    user_external_id: str | None = None
-    course_number: str | None = None
-    course_pk: str | None = None
-    roles: str | None = None
-    object_id: str | None = None
-    object_type: str | None = None
-    gradable_item_pk: str | None = None
-    assessment_pk: str | None = None
-    question_pk: str | None = None
-    attempt_pk: str | None = None
-    score: float | None = None
-    max_score: float | None = None
-    grade_action: str | None = None
-    question_type: str | None = None
-    session_id: str | None = None
-    started_at: str | None = None
-    ended_at: str | None = None
-    duration: str | None = None
-    #: the type as sent when `type` is its canonical successor (1.0's OutcomeEvent → GradeEvent)
-    original_type: str | None = None
 
 
 FIELDS: tuple[str, ...] = KeyData.__struct_fields__
@@ -149,14 +110,6 @@ def _unusable(values: tuple[Any, ...]) -> Any:
         if not math.isfinite(found):
             return value
     return None
-
-
-class IdParts(msgspec.Struct, frozen=True, gc=False):
-    """What key data reads from one id: its site, its user uuid, its ``/{kind}/{pk}`` segments."""
-
-    site: str | None
-    user: str | None
-    segments: tuple[tuple[str, str], ...]
 
 
 #: `id_parts` of recent ids: the same actors, courses and content ids repeat in every payload,
@@ -276,9 +229,8 @@ def extract(event: Event) -> KeyData:
     elif actor is None:
         actor_id, person = None, False
     else:
-        actor_id = actor.id
-        if not isinstance(actor_id, str) or not actor_id:
-            actor_id = None
+        found = actor.id  # any JSON value: checked before it is kept (compiled code checks types)
+        actor_id = found if isinstance(found, str) and found else None
         kind = actor.type
         person = isinstance(kind, str) and (TERMS.get(kind) or term(kind)) == "Person"
     if isinstance(obj, str):

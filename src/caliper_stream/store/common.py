@@ -97,7 +97,9 @@ def event_values(row: Row, encode: Callable[[bytes], tuple[int | None, bytes]]) 
     nearly every row)."""
     values = (row.event_key, *encode(row.raw), *astuple(row.keydata)[1:], row.source, row.received_at)
     raw = row.raw
-    nul = b"\x00" in raw or b"\\u0000" in raw
+    # one-byte searches are memchr: the six-byte one (~2 µs for a 4 KB event) runs only when
+    # the event has an escape at all
+    nul = b"\x00" in raw or (b"\\" in raw and b"\\u0000" in raw)
     if not nul and not any(
         isinstance(values[i], str) and len(values[i]) > INDEXED_CHARS for i in _INDEXED_POSITIONS
     ):

@@ -1,0 +1,52 @@
+"""Build: the reader's per-event hot path (key data and event decoding) compiled with mypyc.
+
+The same modules run from source when they are not compiled, with identical output (pinned by
+``tests/test_prepared_pins.py``, run both ways). ``CALIPER_STREAM_PURE=1`` at install skips
+compiling (and at run time imports the sources instead); a machine without a C compiler installs
+the sources with a warning instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+#: Modules compiled: what every event goes through on its way in (see docs/performance.md).
+COMPILED = [f"src/caliper_stream/{name}.py" for name in runpy.run_path("src/caliper_stream/compiled.py")["COMPILED"]]
+
+
+class OptionalBuildExt(build_ext):
+    """Compile when a compiler is there; otherwise install the pure-Python modules."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # no compiler, no headers: the Python modules do the same work
+            print(f"caliper-stream: not compiled ({exc}); running as plain Python", file=sys.stderr)
+
+    def build_extension(self, ext):  # type: ignore[no-untyped-def]
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            print(f"caliper-stream: {ext.name} not compiled ({exc}); running as plain Python", file=sys.stderr)
+
+
+def extensions() -> list:  # type: ignore[type-arg]
+    if os.environ.get("CALIPER_STREAM_PURE"):
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        return []
+    try:
+        return mypycify(COMPILED, opt_level="3")
+    except (Exception, SystemExit) as exc:  # mypyc refused them (a type error): install the sources
+        print(f"caliper-stream: not compiled ({exc}); running as plain Python", file=sys.stderr)
+        return []
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
