@@ -8,15 +8,25 @@ the sources with a warning instead of failing.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import runpy
 import sys
+from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+_COMPILED = runpy.run_path("src/caliper_stream/compiled.py")
 #: Modules compiled: what every event goes through on its way in (see docs/performance.md).
-COMPILED = [f"src/caliper_stream/{name}.py" for name in runpy.run_path("src/caliper_stream/compiled.py")["COMPILED"]]
+COMPILED = [f"src/caliper_stream/{name}.py" for name in _COMPILED["COMPILED"]]
+
+
+def record_sources() -> None:
+    """The SHA-256 of each source compiled, beside it: `compiled.status` tells a stale build."""
+    digests = {Path(p).stem: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in COMPILED}
+    Path("src/caliper_stream", _COMPILED["SOURCES_FILE"]).write_text(json.dumps(digests, indent=1) + "\n")
 
 
 class OptionalBuildExt(build_ext):
@@ -28,14 +38,14 @@ class OptionalBuildExt(build_ext):
         except Exception as exc:  # no compiler, no headers: the Python modules do the same work
             print(f"caliper-stream: not compiled ({exc}); running as plain Python", file=sys.stderr)
 
-    def build_extension(self, ext):  # type: ignore[no-untyped-def]
+    def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
         except Exception as exc:
             print(f"caliper-stream: {ext.name} not compiled ({exc}); running as plain Python", file=sys.stderr)
 
 
-def extensions() -> list:  # type: ignore[type-arg]
+def extensions() -> list[Extension]:
     if os.environ.get("CALIPER_STREAM_PURE"):
         return []
     try:
@@ -43,7 +53,9 @@ def extensions() -> list:  # type: ignore[type-arg]
     except ImportError:
         return []
     try:
-        return mypycify(COMPILED, opt_level="3")
+        modules = list(mypycify(COMPILED, opt_level="3"))
+        record_sources()
+        return modules
     except (Exception, SystemExit) as exc:  # mypyc refused them (a type error): install the sources
         print(f"caliper-stream: not compiled ({exc}); running as plain Python", file=sys.stderr)
         return []

@@ -12,9 +12,11 @@ class are not Python's (msgspec would read ``str | None`` as ``type``): msgspec 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -23,22 +25,27 @@ from types import ModuleType
 COMPILED = ("keydata", "event")
 #: Run every module from source, compiled or not (set before the package is imported).
 PURE_ENV = "CALIPER_STREAM_PURE"
+#: Written by ``setup.py`` beside the modules: the SHA-256 of each source it compiled.
+SOURCES_FILE = "compiled-sources.json"
 
 _HERE = Path(__file__).resolve().parent
 
 
 def status() -> dict[str, str]:
-    """``compiled``, ``source`` or ``stale`` (compiled before its source last changed: rebuild with
-    ``pip install -e .``) for each module of `COMPILED`."""
+    """``compiled``, ``source`` or ``stale`` (compiled from other source than the file holds now:
+    rebuild with ``pip install -e .``) for each module of `COMPILED`."""
+    try:
+        built = json.loads((_HERE / SOURCES_FILE).read_text())
+    except (OSError, ValueError):
+        built = {}
     out = {}
     for name in COMPILED:
         module = sys.modules.get(f"{__package__}.{name}") or importlib.import_module(f"{__package__}.{name}")
-        where = Path(module.__file__ or "")
-        if where.suffix == ".py":
+        if Path(module.__file__ or "").suffix == ".py":
             out[name] = "source"
             continue
-        source = _HERE / f"{name}.py"
-        out[name] = "stale" if source.stat().st_mtime > where.stat().st_mtime else "compiled"
+        source = hashlib.sha256((_HERE / f"{name}.py").read_bytes()).hexdigest()
+        out[name] = "compiled" if built.get(name) == source else "stale"
     return out
 
 
