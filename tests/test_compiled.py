@@ -1,9 +1,11 @@
 """The compiled hot path (caliper_stream/compiled.py): what is tested is what runs, both ways.
 
 The rest of the suite runs whatever the install built (compiled where a C compiler was there,
-as in CI). This file checks that every compiled module was built from its source as it is (a stale build
-would test old code), that CI tests the compiled modules, and that the sources, forced with
-``CALIPER_STREAM_PURE=1``, pass the output pins and the event and key-data tests as well.
+as in CI). This file checks that every compiled module was built from its source as it is
+(a stale build would test old code), that CI tests the compiled modules, that the sources,
+forced with ``CALIPER_STREAM_PURE=1``, pass the output pins and the hot-path tests as well and
+agree with the compiled modules on hostile events, and that a machine without a C compiler
+still installs.
 """
 
 from __future__ import annotations
