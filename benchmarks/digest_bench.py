@@ -1,0 +1,135 @@
+"""The digest alone: inboxed bodies into events, on one core, without HTTP, against a bare reference.
+
+    python benchmarks/digest_bench.py                    # 300 bodies of each payload, SQLite
+    python benchmarks/digest_bench.py --bodies 100 --db postgresql://127.0.0.1:5432/test
+
+What the endpoint's digester does, timed step by step in one process: bodies of 100 events
+(``learn``: Learn's AssessmentItemEvent sample, ``sim``: the simulator's mix; every event a
+fresh id) are inboxed, then digested by `digest_once` until the inbox is empty. Printed per
+payload, in µs per stored event:
+
+* ``digest``: the whole of `digest_once` (read the inbox, parse, store, commit);
+* ``parse``: `digest_body` of the same bodies alone (read, decode, key data, dead letters);
+* ``rows``: `event_values` of the parsed rows (raw bytes compressed, indexed values bounded);
+* ``reference``: what ``benchmarks/reference_store.py`` does with the same bodies: decode each
+  event's ``id`` only, ``executemany`` the raw events into a table of (id, raw) with a unique
+  index, one transaction per body; its ratio to ``digest`` is the one to compare across runs.
+
+Run it with ``CALIPER_STREAM_PURE=1`` to time the sources instead of the compiled modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import msgspec
+
+from caliper_stream.compiled import status
+from caliper_stream.server.storage import digest_body, digest_once
+from caliper_stream.store import open_store
+from caliper_stream.store.base import Inboxed
+from caliper_stream.store.common import event_values
+from learn_payloads import envelope, sample_events, simulated_bodies, simulated_envelope
+
+MAX_INFLATED = 128 * 1024 * 1024
+_ID = re.compile(rb'"id":"[0-9a-f-]{36}"')
+
+
+class _Ids(msgspec.Struct):
+    id: str = ""
+
+
+class _Body(msgspec.Struct):
+    data: list[msgspec.Raw]
+
+
+def bodies(payload: str, count: int) -> list[bytes]:
+    """`count` 100-event envelopes, every event with an id of its own."""
+    if payload == "learn":
+        one = [e for e in sample_events() if e.get("type") == "AssessmentItemEvent"][:1]
+        return [envelope(one, 100) for _ in range(count)]
+    events = simulated_bodies(2000)
+    out = []
+    for i in range(count):
+        fresh = [_ID.sub(b'"id":"' + str(uuid.uuid4()).encode() + b'"', events[(i * 100 + j) % len(events)], count=1)
+                 for j in range(100)]
+        out.append(simulated_envelope(fresh, 100))
+    return out
+
+
+def reference(data: list[bytes], path: Path) -> float:
+    """Seconds for the bare reference to store every event of `data` (ids only, raw bytes)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE events (id TEXT NOT NULL UNIQUE, raw BLOB NOT NULL)")
+    split, ids = msgspec.json.Decoder(_Body).decode, msgspec.json.Decoder(_Ids).decode
+    started = time.perf_counter()
+    for body in data:
+        rows = [(ids(raw).id, bytes(raw)) for raw in split(body).data]
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO events (id, raw) VALUES (?, ?) ON CONFLICT DO NOTHING", rows)
+        db.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    db.close()
+    return seconds
+
+
+def measure(payload: str, count: int, url: str | None, work: Path) -> None:
+    data = bodies(payload, count)
+    items = [Inboxed(body=b, source="bench", received_at="2026-12-02T00:00:00.000Z", events=100) for b in data]
+    events = 100 * count
+
+    started = time.perf_counter()
+    parsed = [digest_body(item, MAX_INFLATED, None)[0] for item in items]
+    parse = time.perf_counter() - started
+
+    store = open_store(url or f"sqlite:///{work / f'{payload}.db'}")
+    try:
+        store.inbox_put(items)
+        started = time.perf_counter()
+        stored = 0
+        while (info := digest_once(store, MAX_INFLATED, None)).requests:
+            stored += info.events
+        digest = time.perf_counter() - started
+        rows = [row for batch in parsed for row in batch.rows]
+        started = time.perf_counter()
+        for row in rows:
+            event_values(row, store.codec.encode)
+        values = time.perf_counter() - started
+    finally:
+        store.close()
+    ref = reference(data, work / f"{payload}-reference.db")
+
+    def us(seconds: float) -> str:
+        return f"{1e6 * seconds / events:8.1f}"
+
+    print(f"{payload:6} {events:>8,} {stored:>8,} {us(digest)} {us(parse)} {us(values)} {us(ref)}"
+          f"   {ref / digest:5.2f}   {os.getloadavg()[0]:4.1f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bodies", type=int, default=300, help="100-event bodies per payload")
+    ap.add_argument("--payloads", default="learn,sim")
+    ap.add_argument("--db", help="a PostgreSQL URL (a fresh schema is the caller's affair); default a SQLite file")
+    ap.add_argument("--dir", type=Path, default=None, help="where the SQLite files go (default: a temporary directory)")
+    args = ap.parse_args()
+    print(f"modules: {status()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
+    print("µs per event; ratio = reference / digest (the digest's share of the reference's speed)")
+    print("payload  events   stored   digest    parse     rows reference   ratio  load")
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        for payload in args.payloads.split(","):
+            measure(payload, args.bodies, args.db, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
