@@ -30,19 +30,16 @@ def record_sources() -> None:
 
 
 class OptionalBuildExt(build_ext):
-    """Compile when a compiler is there; otherwise install the pure-Python modules."""
+    """Compile when a compiler is there; otherwise install the pure-Python modules.
+
+    The first failure stops the build: mypyc's shared library comes first and each module's
+    shim after it, so a shim is never left without the library it loads."""
 
     def run(self) -> None:
         try:
             super().run()
         except Exception as exc:  # no compiler, no headers: the Python modules do the same work
             print(f"caliper-stream: not compiled ({exc}); running as plain Python", file=sys.stderr)
-
-    def build_extension(self, ext: Extension) -> None:
-        try:
-            super().build_extension(ext)
-        except Exception as exc:
-            print(f"caliper-stream: {ext.name} not compiled ({exc}); running as plain Python", file=sys.stderr)
 
 
 def extensions() -> list[Extension]:

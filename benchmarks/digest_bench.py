@@ -1,7 +1,7 @@
 """The digest alone: inboxed bodies into events, on one core, without HTTP, against a bare reference.
 
     python benchmarks/digest_bench.py                    # 300 bodies of each payload, SQLite
-    python benchmarks/digest_bench.py --bodies 100 --db postgresql://127.0.0.1:5432/test
+    python benchmarks/digest_bench.py --bodies 100 --payloads learn --dir /var/tmp
 
 What the endpoint's digester does, timed step by step in one process: bodies of 100 events
 (``learn``: Learn's AssessmentItemEvent sample, ``sim``: the simulator's mix; every event a
@@ -11,9 +11,9 @@ payload, in µs per stored event:
 * ``digest``: the whole of `digest_once` (read the inbox, parse, store, commit);
 * ``parse``: `digest_body` of the same bodies alone (read, decode, key data, dead letters);
 * ``rows``: `event_values` of the parsed rows (raw bytes compressed, indexed values bounded);
-* ``reference``: what ``benchmarks/reference_store.py`` does with the same bodies: decode each
-  event's ``id`` only, ``executemany`` the raw events into a table of (id, raw) with a unique
-  index, one transaction per body; its ratio to ``digest`` is the one to compare across runs.
+* ``reference``: ``benchmarks/reference_store.py``'s SQLite writer on the same bodies, called
+  directly: each event's ``id`` decoded alone, one ``executemany`` of (id, raw) per body; its
+  ratio to ``digest`` is the one to compare across runs.
 
 Run it with ``CALIPER_STREAM_PURE=1`` to time the sources instead of the compiled modules.
 """
@@ -23,14 +23,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sqlite3
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
-
-import msgspec
 
 from caliper_stream.compiled import status
 from caliper_stream.server.storage import digest_body, digest_once
@@ -38,17 +35,10 @@ from caliper_stream.store import open_store
 from caliper_stream.store.base import Inboxed
 from caliper_stream.store.common import event_values
 from learn_payloads import envelope, sample_events, simulated_bodies, simulated_envelope
+from reference_store import SQLiteSink
 
 MAX_INFLATED = 128 * 1024 * 1024
 _ID = re.compile(rb'"id":"[0-9a-f-]{36}"')
-
-
-class _Ids(msgspec.Struct):
-    id: str = ""
-
-
-class _Body(msgspec.Struct):
-    data: list[msgspec.Raw]
 
 
 def bodies(payload: str, count: int) -> list[bytes]:
@@ -66,24 +56,19 @@ def bodies(payload: str, count: int) -> list[bytes]:
 
 
 def reference(data: list[bytes], path: Path) -> float:
-    """Seconds for the bare reference to store every event of `data` (ids only, raw bytes)."""
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("CREATE TABLE events (id TEXT NOT NULL UNIQUE, raw BLOB NOT NULL)")
-    split, ids = msgspec.json.Decoder(_Body).decode, msgspec.json.Decoder(_Ids).decode
+    """Seconds for the reference store's SQLite writer (``reference_store.SQLiteSink``) to store
+    every event of `data`, a transaction per body, called directly (no HTTP)."""
+    sink = SQLiteSink(str(path))
     started = time.perf_counter()
     for body in data:
-        rows = [(ids(raw).id, bytes(raw)) for raw in split(body).data]
-        db.execute("BEGIN")
-        db.executemany("INSERT INTO events (id, raw) VALUES (?, ?) ON CONFLICT DO NOTHING", rows)
-        db.execute("COMMIT")
+        sink.write(body)
     seconds = time.perf_counter() - started
-    db.close()
+    sink.db.close()
+    sink.executor.shutdown()
     return seconds
 
 
-def measure(payload: str, count: int, url: str | None, work: Path) -> None:
+def measure(payload: str, count: int, work: Path) -> None:
     data = bodies(payload, count)
     items = [Inboxed(body=b, source="bench", received_at="2026-12-02T00:00:00.000Z", events=100) for b in data]
     events = 100 * count
@@ -92,7 +77,7 @@ def measure(payload: str, count: int, url: str | None, work: Path) -> None:
     parsed = [digest_body(item, MAX_INFLATED, None)[0] for item in items]
     parse = time.perf_counter() - started
 
-    store = open_store(url or f"sqlite:///{work / f'{payload}.db'}")
+    store = open_store(f"sqlite:///{work / f'{payload}.db'}")
     try:
         store.inbox_put(items)
         started = time.perf_counter()
@@ -120,7 +105,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bodies", type=int, default=300, help="100-event bodies per payload")
     ap.add_argument("--payloads", default="learn,sim")
-    ap.add_argument("--db", help="a PostgreSQL URL (a fresh schema is the caller's affair); default a SQLite file")
     ap.add_argument("--dir", type=Path, default=None, help="where the SQLite files go (default: a temporary directory)")
     args = ap.parse_args()
     print(f"modules: {status()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
@@ -128,7 +112,7 @@ def main() -> None:
     print("payload  events   stored   digest    parse     rows reference   ratio  load")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for payload in args.payloads.split(","):
-            measure(payload, args.bodies, args.db, Path(tmp))
+            measure(payload, args.bodies, Path(tmp))
 
 
 if __name__ == "__main__":
