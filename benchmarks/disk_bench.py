@@ -5,7 +5,7 @@
     python benchmarks/disk_bench.py --pg postgresql://127.0.0.1:5432/test
 
 Simulates a term (``caliper-stream simulate``), reads and prepares it once (as ``import``
-does), then writes the same rows in 2,000-row transactions (``import``'s chunk) into stores
+does), then writes the same rows in transactions of ``import``'s chunk (50,000 rows) into stores
 with and without compression: SQLite files, and PostgreSQL throw-away schemas. For each it
 prints the JSON bytes, the database bytes and their ratio, the write rate (store-only: the
 rows are prepared before timing) and the breakdown by table and index (SQLite ``dbstat``;
@@ -38,8 +38,7 @@ from caliper_stream.read import read_path
 from caliper_stream.store import open_store
 from caliper_stream.store.codec import LEVEL
 from caliper_stream.store.common import SQLStore
-
-CHUNK = 2000
+from caliper_stream.store.load import CHUNK
 
 
 def load() -> str:

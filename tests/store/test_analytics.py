@@ -74,7 +74,7 @@ def stored(store: Store) -> list[dict[str, Any]]:
         "assessment_pk", "question_pk", "attempt_pk", "gradable_item_pk", "score", "max_score", "grade_action",
         "question_type", "object_id", "source", "id",
     ]
-    return [dict(zip(cols, r, strict=True)) for r in store.query(f"SELECT {', '.join(cols)} FROM events")]
+    return [dict(zip(cols, r, strict=True)) for r in store.query(f"SELECT {', '.join(cols)} FROM event_view")]
 
 
 def when(value: str) -> datetime:

@@ -94,6 +94,20 @@ def test_a_dictionary_is_trained_once_enough_events_are_stored(small: SQLStore, 
     assert exported(small) == sorted(r.raw for r in rows)  # Learn's events are one line each
 
 
+def test_a_write_that_crosses_the_threshold_is_stored_compressed(small: SQLStore, term: Batch) -> None:
+    """An import writes 50,000 events per transaction: a fresh store trains from them before
+    inserting, so none of them stays plain."""
+    rows = term.rows
+    small.write(rows[:100])
+    small.write(rows[100:])  # 100 stored, 700 pending: the threshold is 300
+    (dictionary,) = small.query("SELECT id, trained_on FROM dictionaries")
+    assert dictionary[1] >= 250
+    back = stored(small)
+    assert {c for c, _ in back.values()} == {dictionary[0]}
+    assert {k: raw for k, (_, raw) in back.items()} == {r.event_key: r.raw for r in rows}
+    assert exported(small) == sorted(r.raw for r in rows)
+
+
 def test_two_dictionary_generations_and_plain_rows_read_back(term: Batch, store_url: str) -> None:
     rows = term.rows
     plain = open_store(store_url, compression=False)

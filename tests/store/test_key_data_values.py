@@ -41,7 +41,7 @@ def test_any_json_string_is_storable_and_read_back_alike(store: Store, actor: st
     [result] = store.write_batches([Batch([row])])
     assert result.accepted == 1
     [(a, act, c, raw)] = store.query(
-        "SELECT actor_id, action, course_number, raw FROM events WHERE event_key = ?", (row.event_key,)
+        "SELECT actor_id, action, course_number, raw FROM event_view WHERE event_key = ?", (row.event_key,)
     )
     assert a == expected(actor, indexed=False)
     assert act == expected(action, indexed=True)

@@ -13,7 +13,7 @@ from storekit import learn_batch, raw_connection, schema_before
 from caliper_stream.analyse.summary import member_key, refresh
 from caliper_stream.ingest import Row
 from caliper_stream.store import Store, open_store
-from caliper_stream.store.common import EVENT_COLUMNS, event_values
+from caliper_stream.store.common import ROW_COLUMNS, row_values
 
 SUMMARY = "SELECT kind, course_number, bucket, events, users, sessions, days FROM an_counts ORDER BY 1, 2, 3"
 
@@ -25,8 +25,8 @@ def _at_version_11(dialect: str, url: str, rows: list[Row]) -> None:
     with conn:
         cur = conn.cursor()
         cur.executemany(
-            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join([mark] * len(EVENT_COLUMNS))})",
-            [event_values(r, lambda raw: (None, raw)) for r in rows],
+            f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join([mark] * len(ROW_COLUMNS))})",
+            [row_values(r, lambda raw: (None, raw)) for r in rows],
         )
         cur.execute(f"INSERT INTO an_members VALUES ({mark}, {mark}, {mark}, {mark}, {mark})", ("course", "C-1", "", "u", "someone"))
         cur.execute(f"INSERT INTO an_counts VALUES ({', '.join([mark] * 9)})", ("course", "C-1", "", 1, 1, 0, 1, "x", "x"))

@@ -11,7 +11,7 @@ from storekit import learn_batch, raw_connection, schema_before
 
 from caliper_stream.analyse.gradebook import grade_distribution
 from caliper_stream.store import open_store
-from caliper_stream.store.common import EVENT_COLUMNS, event_values
+from caliper_stream.store.common import ROW_COLUMNS, row_values
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -23,8 +23,8 @@ def test_item_statistics_are_built_on_the_first_refresh(dialect: str, request: p
     with conn:
         cur = conn.cursor()
         cur.executemany(
-            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join([mark] * len(EVENT_COLUMNS))})",
-            [event_values(r, lambda raw: (None, raw)) for r in rows],
+            f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join([mark] * len(ROW_COLUMNS))})",
+            [row_values(r, lambda raw: (None, raw)) for r in rows],
         )
         cur.execute(f"UPDATE gb_state SET high_water = {len(rows)}, built_generation = generation")  # said to be built
     conn.close()

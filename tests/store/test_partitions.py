@@ -16,7 +16,7 @@ from storekit import schema_before, synthetic_rows
 from caliper_stream.ingest import Row, now
 from caliper_stream.keydata import KeyData
 from caliper_stream.store import open_store
-from caliper_stream.store.common import EVENT_COLUMNS, event_values
+from caliper_stream.store.common import ROW_COLUMNS, row_values
 from caliper_stream.store.partitions import DEFAULT, month_of, table_of
 from caliper_stream.store.postgres import PostgresStore
 
@@ -121,21 +121,21 @@ def test_migration_moves_every_row_keeping_ids_keys_and_the_sequence(pg_url: str
     schema_before(pg_url, 10)
     rows = [row(t) for t in ODD_TIMES]
     rows += synthetic_rows(30, day="2025-11-30") + synthetic_rows(30, day="2025-12-01") + synthetic_rows(30, day="2026-02-28")
-    cols = ", ".join(EVENT_COLUMNS)
+    cols = ", ".join(ROW_COLUMNS)
     with psycopg.connect(pg_url) as conn:
         conn.cursor().executemany(
-            f"INSERT INTO events ({cols}) VALUES ({', '.join(['%s'] * len(EVENT_COLUMNS))})", [event_values(r, lambda raw: (None, raw)) for r in rows]
+            f"INSERT INTO events ({cols}) VALUES ({', '.join(['%s'] * len(ROW_COLUMNS))})", [row_values(r, lambda raw: (None, raw)) for r in rows]
         )
         conn.execute("DELETE FROM events WHERE event_key = %s", (rows[-1].event_key,))  # the sequence is ahead of max(id)
         last = conn.execute("SELECT last_value FROM events_id_seq").fetchone()
-        before = conn.execute("SELECT * FROM events ORDER BY id").fetchall()
+        before = conn.execute(f"SELECT id, {cols} FROM events ORDER BY id").fetchall()
         generation = conn.execute("SELECT generation FROM gb_state").fetchone()
     assert last is not None
     assert generation is not None
     with open_store(pg_url) as store:
         assert store.schema_version() >= 10
         with psycopg.connect(pg_url) as conn:
-            assert conn.execute("SELECT * FROM events ORDER BY id").fetchall() == before
+            assert conn.execute(f"SELECT id, {cols} FROM event_view ORDER BY id").fetchall() == before
             assert conn.execute("SELECT relkind FROM pg_class WHERE oid = 'events'::regclass").fetchone() == ("p",)
             assert conn.execute("SELECT count(*) FROM bi_events").fetchone() == (len(before),)
             indexes = {n for (n,) in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")}
@@ -148,7 +148,10 @@ def test_migration_moves_every_row_keeping_ids_keys_and_the_sequence(pg_url: str
         with psycopg.connect(pg_url) as conn:
             ids = dict(conn.execute("SELECT event_key, id FROM events").fetchall())
             assert min(ids[rows[-1].event_key], ids[fresh.event_key]) > last[0]
+            migrated = conn.execute("SELECT generation FROM gb_state").fetchone()  # 0015 rewrote the rows
+            assert migrated is not None
+            assert migrated[0] > generation[0]
             conn.execute("DELETE FROM events WHERE event_key = %s", (fresh.event_key,))  # triggers carried over
-            assert conn.execute("SELECT generation FROM gb_state").fetchone() == (generation[0] + 1,)
+            assert conn.execute("SELECT generation FROM gb_state").fetchone() == (migrated[0] + 1,)
             assert conn.execute("SELECT count(*) FROM event_keys WHERE event_key = %s", (fresh.event_key,)).fetchone() == (0,)
         assert store.write([fresh]).accepted == 1  # a deleted event's key is free again

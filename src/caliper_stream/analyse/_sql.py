@@ -43,11 +43,6 @@ def course_label(value: str | None) -> str:
     return value or NO_COURSE
 
 
-def user_key() -> str:
-    """The identity of a user across events: Learn's uuid, else its pk1."""
-    return "COALESCE(user_uuid, user_pk, actor_id)"
-
-
 def zone(name: str | None) -> ZoneInfo:
     """A time zone by IANA name (None: UTC)."""
     name = name or "UTC"

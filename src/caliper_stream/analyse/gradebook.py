@@ -219,7 +219,7 @@ def fold(history: Iterable[Change], started: dict[str | None, str | None] | None
 _SELECT = """
     SELECT course_number, gradable_item_pk, user_uuid, user_pk, user_external_id, actor_id, attempt_pk,
            started_at, event_time, grade_action, score, max_score, received_at
-    FROM events WHERE type IN ('GradeEvent', 'OutcomeEvent') AND gradable_item_pk IS NOT NULL
+    FROM event_view WHERE type IN ('GradeEvent', 'OutcomeEvent') AND gradable_item_pk IS NOT NULL
 """
 _KINDS: dict[str | None, str] = {}
 

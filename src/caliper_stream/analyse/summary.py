@@ -51,7 +51,7 @@ _SELECT = """
            attempt_pk, score, max_score, grade_action, question_type, COALESCE(source, ''),
            received_at, CASE WHEN type LIKE '%LTIEvent' THEN raw_codec END,
            CASE WHEN type LIKE '%LTIEvent' THEN raw END
-    FROM events WHERE id > ? AND id <= ? ORDER BY id
+    FROM event_view WHERE id > ? AND id <= ? ORDER BY id
 """
 
 TABLES = (
@@ -687,7 +687,7 @@ def scan(
     fold.local = local
     sql = (
         "SELECT event_time, COALESCE(course_number, ''), COALESCE(user_uuid, user_pk, actor_id, ''),"
-        f" COALESCE(session_id, '') FROM events WHERE {' AND '.join(clauses)}"
+        f" COALESCE(session_id, '') FROM event_view WHERE {' AND '.join(clauses)}"
     )
     for at, c, u, s in store.stream(sql, params):
         fold._activity(at, c, u, s)

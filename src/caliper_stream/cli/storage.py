@@ -336,6 +336,23 @@ def db_compress(
         out_console.print(f"{done:,} events compressed (dictionary {current})", highlight=False)
 
 
+@db_app.command("vacuum")
+def db_vacuum(db: DbOpt = None) -> None:
+    """Give the space of deleted or rewritten rows back to the file system (after a migration
+    that rewrote every event, or a large retention run).
+
+    SQLite rebuilds the whole file (it needs room for a copy) and ingest waits meanwhile;
+    PostgreSQL runs VACUUM FULL on the events, which locks them while it runs."""
+    with opened_store(db) as store:
+        try:
+            warnings = store.vacuum(["events", "iri_prefixes", "dictionaries"])
+        except CaliperStreamError as exc:
+            fail(str(exc), 2)
+    for warning in warnings:
+        err_console.print(f"warning: {warning}", highlight=False)
+    out_console.print(f"{redact(store.url)}: vacuumed", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
     app.command("import")(import_)

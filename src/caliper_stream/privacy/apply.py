@@ -28,6 +28,7 @@ from caliper_stream.read import RawEvent
 from caliper_stream.store.base import Store
 from caliper_stream.store.codec import retrain
 from caliper_stream.store.common import Tx
+from caliper_stream.store.prefixes import purge as purge_prefixes
 
 BATCH = 1000
 
@@ -93,9 +94,10 @@ def apply(
         else:
             out.dead_letters = len(outcomes) - outcomes.count("unchanged")
     retrain(store)  # its compression dictionaries were trained on the clear events
+    store.transact(purge_prefixes)  # IRI prefixes only clear events named
     refresh_derived(store)
     if vacuum:
-        out.warnings += store.vacuum(["events", "dead_letters", "dictionaries", *SUMMARY_TABLES, "gb_cells"])
+        out.warnings += store.vacuum(["events", "dead_letters", "dictionaries", "iri_prefixes", *SUMMARY_TABLES, "gb_cells"])
     record(
         store,
         actor,

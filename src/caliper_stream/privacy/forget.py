@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Iterable
+from functools import partial
 
 import msgspec
 
@@ -31,6 +32,7 @@ from caliper_stream.privacy.rules import KeepPolicy, Rewriter
 from caliper_stream.store.base import Store
 from caliper_stream.store.codec import retrain
 from caliper_stream.store.common import Tx
+from caliper_stream.store.prefixes import purge as purge_prefixes
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
@@ -191,9 +193,10 @@ def forget(
     if ids is not None:
         out.identities = _forget_identities(ids, targets, persons)
     retrain(store, containing=[t.encode() for t in targets])  # fragments in compression dictionaries
+    store.transact(partial(purge_prefixes, containing=targets))  # an IRI prefix holding an identifier
     refresh_derived(store)
     if vacuum:
-        out.warnings += store.vacuum(["events", "dead_letters", "dictionaries", "identities", *SUMMARY_TABLES, "gb_cells"])
+        out.warnings += store.vacuum(["events", "dead_letters", "dictionaries", "iri_prefixes", "identities", *SUMMARY_TABLES, "gb_cells"])
         if ids is not None and ids is not store:
             out.warnings += ids.vacuum(["identities"])
     record(

@@ -4,12 +4,9 @@ new bytes are decoded again, so the event key and the key data always match the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
-
-from msgspec.structs import astuple
 
 from caliper_stream.event import decode
-from caliper_stream.ingest import DeadLetter
+from caliper_stream.ingest import DeadLetter, Row
 from caliper_stream.read import RawEvent
 from caliper_stream.store.base import Store
 from caliper_stream.store.common import EVENT_COLUMNS, Tx, dead_letter_digest
@@ -27,7 +24,7 @@ def update_event(tx: Tx, row_id: int, raw: bytes) -> str:
     if tx.fetchall("SELECT 1 FROM events WHERE event_key = ? AND id <> ?", (event.key, row_id)):
         tx.execute("DELETE FROM events WHERE id = ?", (row_id,))
         return "merged"
-    values: tuple[Any, ...] = (event.key, *tx.encode_raw(raw), *astuple(event.keydata())[1:])
+    values = tx.event_values([Row(event.key, raw, event.keydata(), None, "")])[0][:-2]
     tx.execute(f"UPDATE events SET {_SET} WHERE id = ?", (*values, row_id))
     return "updated"
 

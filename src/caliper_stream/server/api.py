@@ -517,7 +517,7 @@ class ReadAPI:
                 params.append(int(query["cursor"]))
             except ValueError as exc:
                 raise BadParameter("cursor must be the id of the last event received") from exc
-        sql = f"SELECT {', '.join(columns)} FROM events WHERE {' AND '.join(clauses)} ORDER BY id"
+        sql = f"SELECT {', '.join(columns)} FROM event_view WHERE {' AND '.join(clauses)} ORDER BY id"
         return sql, params, columns, used
 
     async def events(self, request: Request) -> Response:
@@ -710,7 +710,7 @@ def cell_history(store: Store, course: str, user: str, item: str, identity: bool
     ids = ["user_uuid", "user_pk"] + (["user_external_id"] if identity else [])
     sql = (
         "SELECT event_time, received_at, grade_action, action, attempt_pk, score, max_score, actor_id, event_id"
-        " FROM events WHERE type IN ('GradeEvent', 'OutcomeEvent') AND course_number = ? AND gradable_item_pk = ?"
+        " FROM event_view WHERE type IN ('GradeEvent', 'OutcomeEvent') AND course_number = ? AND gradable_item_pk = ?"
         f" AND ({' OR '.join(f'{c} = ?' for c in ids)}) ORDER BY event_time, id"
     )
     names = ["event_time", "received_at", "grade_action", "action", "attempt_pk", "score", "max_score", "by", "event_id"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -155,6 +155,14 @@ class Codec:
         self._window_stored += len(blob)
         return self._current.id, blob
 
+    def writing(self, tx: Tx, raws: Sequence[bytes]) -> None:
+        """Before rows are inserted: when they bring a store without a dictionary to
+        `train_after` events, train from them now, so that they are stored compressed (an import
+        writes 50,000 events per transaction; trained after the insert, all but the newest would
+        stay plain)."""
+        if self.enabled and self._current is None and self._since + len(raws) >= self.train_after:
+            self.train(tx, pending=raws)
+
     def wrote(self, tx: Tx, events: int) -> None:
         """Account for `events` new rows; train a (new) dictionary when one is due."""
         if not self.enabled or not events:
@@ -172,16 +180,17 @@ class Codec:
             else:
                 self._since = self._window_raw = self._window_stored = 0
 
-    def train(self, tx: Tx) -> Dictionary | None:
-        """Train a dictionary from the newest `train_after` events, store it, use it from now on
-        and compress the plain rows among the newest 2 × `train_after`; None when the events
-        cannot train one (too few)."""
+    def train(self, tx: Tx, *, pending: Sequence[bytes] = ()) -> Dictionary | None:
+        """Train a dictionary from the newest `train_after` events (the `pending` ones about to
+        be written first), store it, use it from now on and compress the plain rows among the
+        newest 2 × `train_after` (pending included); None when the events cannot train one."""
         if not self.enabled:
             return None
+        samples: list[Raw] = list(pending[-self.train_after :])
         rows = tx.fetchall(
             "SELECT id, raw_codec, raw FROM events ORDER BY id DESC LIMIT ?", (self.train_after,)
         )
-        samples = [self.decode(c, blob) for _, c, blob in rows]
+        samples += [self.decode(c, blob) for _, c, blob in rows[: self.train_after - len(samples)]]
         held = samples[::HOLD_OUT]
         learn: list[Raw] = [s for i, s in enumerate(samples) if i % HOLD_OUT]
         self._since = self._window_raw = self._window_stored = 0
@@ -201,10 +210,14 @@ class Codec:
         )
         self._use(Dictionary(int(created[0][0]), data, ratio))
         self._uncommitted = int(created[0][0])
-        # the newest plain rows (all of a young store's): older ones are left to compress_stored,
-        # so that training on a large plain store stays a short transaction
-        plain = tx.fetchall(
-            "SELECT id, raw FROM events WHERE id > ? AND raw_codec IS NULL", (int(rows[-1][0]) - self.train_after,)
+        # the newest plain rows (all of a young store's; the pending ones count among them):
+        # older ones are left to compress_stored, so that training on a large plain store stays
+        # a short transaction
+        newest = max(self.train_after, 2 * self.train_after - len(pending))
+        plain = (
+            tx.fetchall("SELECT id, raw FROM events WHERE id > ? AND raw_codec IS NULL", (int(rows[0][0]) - newest,))
+            if rows
+            else []
         )
         tx.executemany(
             "UPDATE events SET raw_codec = ?, raw = ? WHERE id = ?",

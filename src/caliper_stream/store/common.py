@@ -39,10 +39,23 @@ from caliper_stream.store.base import (
 )
 from caliper_stream.store.codec import Codec
 from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
+from caliper_stream.store.prefixes import COLUMNS as IRI_COLUMNS
+from caliper_stream.store.prefixes import Prefixes, Splitters
 
-#: Columns of ``events`` in insert order (the id is generated). ``raw_codec`` says how ``raw``
-#: is stored (NULL: the bytes themselves; else the id of the zstd dictionary, store/codec.py).
-EVENT_COLUMNS: tuple[str, ...] = ("event_key", "raw_codec", "raw", *FIELDS[1:], "source", "received_at")
+#: An event row's values with every IRI whole, as ``event_view`` shows them (and ``events``
+#: was before migration 0015). ``raw_codec`` says how ``raw`` is stored (NULL: the bytes
+#: themselves; else the id of the zstd dictionary, store/codec.py).
+ROW_COLUMNS: tuple[str, ...] = ("event_key", "raw_codec", "raw", *FIELDS[1:], "source", "received_at")
+#: Columns of ``events`` in insert order (the id is generated): `ROW_COLUMNS` with each of
+#: `prefixes.COLUMNS` as its prefix id and suffix (store/prefixes.py).
+EVENT_COLUMNS: tuple[str, ...] = tuple(
+    part for c in ROW_COLUMNS for part in ((f"{c}_prefix", f"{c}_suffix") if c in IRI_COLUMNS else (c,))
+)
+_SENSOR, _SITE, _ACTOR, _OBJECT, _SESSION = (ROW_COLUMNS.index(c) for c in IRI_COLUMNS)
+# the same columns' positions in a `KeyData` tuple (FIELDS order)
+_K_SENSOR, _, _, _K_OBJECT, _K_SESSION = (FIELDS.index(c) for c in IRI_COLUMNS)
+assert (_SITE, _ACTOR) == (_SENSOR + 1, _SENSOR + 2)
+assert _ACTOR < _OBJECT < _SESSION
 DEAD_LETTER_COLUMNS: tuple[str, ...] = ("raw", "digest", "reasons", "source", "received_at")
 
 _encode_reasons = msgspec.json.Encoder().encode
@@ -82,8 +95,10 @@ INDEXED_COLUMNS = frozenset({"type", "action", "course_number", "user_uuid", "so
 NUL_REPLACEMENT = "\ufffd"
 #: PostgreSQL: gradebook rows written at once after which ``gb_cells`` is analysed again.
 _ANALYZE_AFTER = 1000
-_INDEXED_POSITIONS = tuple(i for i, c in enumerate(EVENT_COLUMNS) if c in INDEXED_COLUMNS)
-_TEXT_POSITIONS = tuple(i for i, c in enumerate(EVENT_COLUMNS) if c not in ("raw_codec", "raw", "score", "max_score"))
+_INDEXED_POSITIONS = tuple(i for i, c in enumerate(ROW_COLUMNS) if c in INDEXED_COLUMNS)
+_K_TYPE, _K_ACTION, _K_COURSE, _K_USER = (FIELDS.index(c) for c in ("type", "action", "course_number", "user_uuid"))
+assert {"type", "action", "course_number", "user_uuid", "source"} == INDEXED_COLUMNS  # as _needs_fixing checks
+_TEXT_POSITIONS = tuple(i for i, c in enumerate(ROW_COLUMNS) if c not in ("raw_codec", "raw", "score", "max_score"))
 
 
 def bounded(value: str) -> str:
@@ -91,21 +106,60 @@ def bounded(value: str) -> str:
     return value if len(value) <= INDEXED_CHARS else value[:INDEXED_CHARS] + "…"
 
 
-def event_values(row: Row, encode: Callable[[bytes], tuple[int | None, bytes]]) -> tuple[Any, ...]:
-    """A row as the values of `EVENT_COLUMNS`, storable on every backend: raw bytes `encode`d,
-    NUL replaced and indexed values bounded (a check of the raw bytes skips the NUL pass for
-    nearly every row)."""
-    values = (row.event_key, *encode(row.raw), *astuple(row.keydata)[1:], row.source, row.received_at)
-    raw = row.raw
-    # one-byte searches are memchr: the six-byte one (~2 µs for a 4 KB event) runs only when
-    # the event has an escape at all
-    nul = b"\x00" in raw or (b"\\" in raw and b"\\u0000" in raw)
-    if not nul and not any(
-        isinstance(values[i], str) and len(values[i]) > INDEXED_CHARS for i in _INDEXED_POSITIONS
-    ):
+def event_values(
+    rows: Sequence[Row], encode: Callable[[bytes], tuple[int | None, bytes]], parts: Splitters
+) -> list[tuple[Any, ...]]:
+    """Rows as the values of `EVENT_COLUMNS`: `row_values` with each IRI as the id of its prefix
+    and its suffix (`Prefixes.splitters`: memos of the values split in this transaction, and
+    what splits a new one for ``sensor`` and ``site``, and for the others). Built in one tuple
+    when no value needs fixing (nearly every row: this runs for every event stored)."""
+    whole_memo, split_memo, whole, split = parts
+    seen_whole, seen_split = whole_memo.get, split_memo.get
+    out = []
+    for row in rows:
+        raw = row.raw
+        k = astuple(row.keydata)
+        if _needs_fixing(raw, k, row.source):
+            v = row_values(row, encode)
+            out.append((
+                *v[:_SENSOR], *whole(v[_SENSOR]), *whole(v[_SITE]), *split(v[_ACTOR]), *v[_ACTOR + 1 : _OBJECT],
+                *split(v[_OBJECT]), *v[_OBJECT + 1 : _SESSION], *split(v[_SESSION]), *v[_SESSION + 1 :],
+            ))
+            continue
+        sensor, site, actor, obj, session = k[_K_SENSOR], k[_K_SENSOR + 1], k[_K_SENSOR + 2], k[_K_OBJECT], k[_K_SESSION]
+        out.append((
+            row.event_key, *encode(raw), *k[1:_K_SENSOR], *(seen_whole(sensor) or whole(sensor)),
+            *(seen_whole(site) or whole(site)), *(seen_split(actor) or split(actor)), *k[_K_SENSOR + 3 : _K_OBJECT],
+            *(seen_split(obj) or split(obj)), *k[_K_OBJECT + 1 : _K_SESSION], *(seen_split(session) or split(session)),
+            *k[_K_SESSION + 1 :], row.source, row.received_at,
+        ))
+    return out
+
+
+def _needs_fixing(raw: bytes, keydata: tuple[Any, ...], source: str | None) -> bool:
+    """Whether a value holds a NUL or an indexed value is too long (`row_values` fixes both).
+    One-byte searches are memchr: the six-byte one (~2 µs for a 4 KB event) runs only when the
+    event has an escape at all."""
+    if b"\x00" in raw or (b"\\" in raw and b"\\u0000" in raw):
+        return True
+    n = INDEXED_CHARS
+    type_, action, course, user = keydata[_K_TYPE], keydata[_K_ACTION], keydata[_K_COURSE], keydata[_K_USER]
+    return bool(
+        (type_ and len(type_) > n) or (action and len(action) > n) or (course and len(course) > n)
+        or (user and len(user) > n) or (source and len(source) > n)
+    )
+
+
+def row_values(row: Row, encode: Callable[[bytes], tuple[int | None, bytes]]) -> tuple[Any, ...]:
+    """A row as the values of `ROW_COLUMNS`, storable on every backend: raw bytes `encode`d,
+    NUL replaced and indexed values bounded."""
+    k = astuple(row.keydata)
+    values = (row.event_key, *encode(row.raw), *k[1:], row.source, row.received_at)
+    if not _needs_fixing(row.raw, k, row.source):
         return values
     out = list(values)
-    if nul:
+    raw = row.raw
+    if b"\x00" in raw or (b"\\" in raw and b"\\u0000" in raw):
         for i in _TEXT_POSITIONS:
             v = out[i]
             if isinstance(v, str) and "\x00" in v:
@@ -161,14 +215,19 @@ class Tx:
     """A write transaction as maintenance code sees it: ``?`` SQL in either dialect, and the
     store's `Codec` (`encode_raw` gives the ``raw_codec, raw`` values of bytes to store)."""
 
-    def __init__(self, cur: Any, dialect: str, codec: Codec) -> None:
+    def __init__(self, cur: Any, dialect: str, codec: Codec, prefixes: Prefixes) -> None:
         self.cur = cur
         self.dialect = dialect
         self.codec = codec
+        self.prefixes = prefixes
 
     def encode_raw(self, raw: bytes) -> tuple[int | None, bytes]:
         """The ``(raw_codec, raw)`` values that store `raw` (compressed when the store can)."""
         return self.codec.encode(raw)
+
+    def event_values(self, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
+        """The values of `EVENT_COLUMNS` that store `rows` (raw encoded, IRIs split)."""
+        return event_values(rows, self.codec.encode, self.prefixes.splitters(self))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""
@@ -194,6 +253,7 @@ class SQLStore(ABC):
         self.url = url
         self._write_lock = threading.Lock()
         self.codec = Codec(self._fetch_dictionary, enabled=compression)
+        self.prefixes = Prefixes()
 
     # --- what a backend provides -------------------------------------------------------------
 
@@ -203,8 +263,9 @@ class SQLStore(ABC):
         exit, rolls back and raises StoreUnavailable/StoreError on failure."""
 
     @abstractmethod
-    def _insert_events(self, cur: Any, rows: list[Row]) -> set[str]:
-        """Insert rows (unique keys) skipping existing keys; return the keys inserted."""
+    def _insert_events(self, cur: Any, rows: list[Row], values: list[tuple[Any, ...]]) -> set[str]:
+        """Insert rows (unique keys, `values` their `event_values`) skipping existing keys;
+        return the keys inserted."""
 
     @abstractmethod
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]: ...
@@ -230,8 +291,10 @@ class SQLStore(ABC):
                     yield cur
             except BaseException:
                 self.codec.end(committed=False)
+                self.prefixes.end(committed=False)
                 raise
             self.codec.end(committed=True)
+            self.prefixes.end(committed=True)
 
     def _lock_migrations(self, cur: Any) -> None:
         """Serialise concurrent migrators (a no-op where the transaction already does)."""
@@ -246,7 +309,7 @@ class SQLStore(ABC):
         """Run `work` in ONE write `transaction`, with ``?`` SQL in either dialect (`Tx`), and
         return its result."""
         with self.transaction() as cur:
-            tx = Tx(cur, self.dialect, self.codec)
+            tx = Tx(cur, self.dialect, self.codec, self.prefixes)
             self.codec.prepare(tx)
             return work(tx)
 
@@ -261,9 +324,10 @@ class SQLStore(ABC):
 
     def _events_written(self, cur: Any, rows: list[Row]) -> set[str]:
         """Insert `rows` with their raw bytes encoded, then let the codec train if it is due."""
-        tx = Tx(cur, self.dialect, self.codec)
+        tx = Tx(cur, self.dialect, self.codec, self.prefixes)
         self.codec.prepare(tx)
-        inserted = self._insert_events(cur, rows)
+        self.codec.writing(tx, [r.raw for r in rows])
+        inserted = self._insert_events(cur, rows, tx.event_values(rows))
         self.codec.wrote(tx, len(inserted))
         return inserted
 

@@ -10,6 +10,7 @@ import msgspec
 from caliper_stream.formats import Column, Kind, open_writer
 from caliper_stream.keydata import FIELDS
 from caliper_stream.store.base import Store
+from caliper_stream.store.prefixes import COLUMNS as IRI_COLUMNS
 from caliper_stream.vocab import RENAMED_TYPES
 
 What = Literal["events", "keydata"]
@@ -105,7 +106,9 @@ def export_query(fmt: str, what: What, filters: Filters, dialect: str = "sqlite"
         # a renamed type (1.0's OutcomeEvent) selects the events sent under that name
         where.append("original_type = ?" if filters.type in RENAMED_TYPES else "type = ?")
         params.append(filters.type)
-    sql = f"SELECT {', '.join(cols)} FROM events"
+    # whole IRIs are joined back in event_view (store/prefixes.py); the bytes alone need no join
+    table = "event_view" if any(c in IRI_COLUMNS for c in cols) else "events"
+    sql = f"SELECT {', '.join(cols)} FROM {table}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     return sql + " ORDER BY id", params

@@ -31,7 +31,7 @@ import psycopg.sql
 from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.ingest import Batch, Row
 from caliper_stream.store.base import INBOX_COLUMNS, Backlog, Inboxed, WriteResult
-from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, attribute, event_values, translate
+from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, attribute, translate
 from caliper_stream.store.partitions import LOCK, month_of, months
 
 Method = Literal["copy", "executemany"]
@@ -47,7 +47,8 @@ _INBOX_UNSIZED = "SELECT coalesce(sum(length(body)), 0) FROM inbox WHERE bytes I
 _STAGE = "caliper_stream_stage"
 _FLOATS = {"score", "max_score"}
 _TYPES = [
-    "bytea" if c == "raw" else "int4" if c == "raw_codec" else "float8" if c in _FLOATS else "text"
+    "bytea" if c == "raw" else "int4" if c == "raw_codec" or c.endswith("_prefix") else "float8" if c in _FLOATS
+    else "text"
     for c in EVENT_COLUMNS
 ]
 _COLS = ", ".join(EVENT_COLUMNS)
@@ -180,8 +181,7 @@ class PostgresStore(SQLStore):
         self._ensure_months(r.keydata.event_time for r in rows)
         return super()._events_written(cur, rows)
 
-    def _insert_events(self, cur: Any, rows: list[Row]) -> set[str]:
-        values = [event_values(r, self.codec.encode) for r in rows]
+    def _insert_events(self, cur: Any, rows: list[Row], values: list[tuple[Any, ...]]) -> set[str]:
         if self.method == "executemany":
             cur.executemany(_INSERT, [(v[0], *v) for v in values], returning=True)
             returned: list[tuple[Any, ...]] = []

@@ -33,7 +33,7 @@ from typing import Any, Literal, cast
 from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.ingest import Batch, Row
 from caliper_stream.store.base import Backlog, Inboxed, WriteResult
-from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, attribute, event_values
+from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, attribute
 from caliper_stream.store.inbox_file import InboxFile, inbox_path
 
 Durability = Literal["normal", "full"]
@@ -285,12 +285,12 @@ class SQLiteStore(SQLStore):
     def inbox_backlog(self) -> Backlog:
         return self.inbox.backlog(self._digested_through())
 
-    def _insert_events(self, cur: Any, rows: list[Row]) -> set[str]:
+    def _insert_events(self, cur: Any, rows: list[Row], values: list[tuple[Any, ...]]) -> set[str]:
         # Fast path: usually every event is new, and then the insert count says it all. When
         # some already exist, undo and redo knowing which: group commit must tell each
         # request exactly which of its events were new.
         cur.execute("SAVEPOINT events_insert")
-        cur.executemany(_INSERT, [event_values(r, self.codec.encode) for r in rows])
+        cur.executemany(_INSERT, values)
         if cur.rowcount == len(rows):
             cur.execute("RELEASE events_insert")
             return {r.event_key for r in rows}
@@ -304,9 +304,9 @@ class SQLiteStore(SQLStore):
                 f"SELECT event_key FROM events WHERE event_key IN ({', '.join('?' * len(chunk))})", chunk
             )
             existing.update(k for (k,) in cur.fetchall())
-        fresh = [r for r in rows if r.event_key not in existing]
-        cur.executemany(_INSERT, [event_values(r, self.codec.encode) for r in fresh])
-        return {r.event_key for r in fresh}
+        fresh = [i for i, r in enumerate(rows) if r.event_key not in existing]
+        cur.executemany(_INSERT, [values[i] for i in fresh])
+        return {rows[i].event_key for i in fresh}
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
