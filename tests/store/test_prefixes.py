@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from storekit import learn_batch, raw_connection, schema_before
 from caliper_stream.ingest import Row, now
 from caliper_stream.keydata import KeyData
 from caliper_stream.store import Store, open_store
-from caliper_stream.store.common import EVENT_COLUMNS, ROW_COLUMNS, event_values, row_values
+from caliper_stream.store.common import EVENT_COLUMNS, ROW_COLUMNS, Tx, event_values, row_values
 from caliper_stream.store.prefixes import COLUMNS, MAX_PREFIX, WHOLE, Prefixes, purge, split
 
 SITE = "https://caliper-mapping.cloudbb.blackboard.com/v1/sites/6513270e-269e-4d37-b2a7-4de452e6b438"
@@ -180,3 +182,31 @@ def test_event_values_are_row_values_with_each_iri_split(iris: tuple[str | None,
             assert (None if suffix is None else by_id.get(prefix, "") + suffix) == whole[column]
         else:
             assert names[column] == whole[column]
+
+
+@pytest.mark.postgres
+def test_a_purge_waits_for_a_writer_that_uses_a_remembered_prefix(pg_url: str) -> None:
+    """PostgreSQL, two processes' worth of stores: a writer holding an id it remembers (its
+    prefix unused by any event at that moment) is not undercut by a concurrent purge."""
+    first, second = row(1, "https://example.edu/race/one"), row(2, "https://example.edu/race/two")
+    with open_store(pg_url) as writer, open_store(pg_url) as purger:
+        writer.write([first])
+        writer.transact(lambda tx: tx.execute("DELETE FROM events"))  # the prefix is unused now
+        locked = threading.Event()
+
+        def insert_slowly(tx: Tx) -> None:
+            [values] = tx.event_values([second])  # the remembered id, and the insert's lock
+            locked.set()
+            time.sleep(1.0)
+            tx.execute("INSERT INTO event_keys (event_key) VALUES (?)", (second.event_key,))
+            tx.execute(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(values))})", values)
+
+        thread = threading.Thread(target=writer.transact, args=(insert_slowly,))
+        thread.start()
+        assert locked.wait(10)
+        started = time.monotonic()
+        purger.transact(purge)  # waits for the writer's commit, then sees its row
+        waited = time.monotonic() - started
+        thread.join(10)
+        assert waited > 0.5
+        assert viewed(purger) == expected([second])

@@ -325,6 +325,10 @@ class SQLStore(ABC):
     def _events_written(self, cur: Any, rows: list[Row]) -> set[str]:
         """Insert `rows` with their raw bytes encoded, then let the codec train if it is due."""
         tx = Tx(cur, self.dialect, self.codec, self.prefixes)
+        # prefixes first: on PostgreSQL this takes the insert's lock on events before the codec
+        # reads which dictionary is current, so neither a purge nor `retrain` can delete what
+        # this transaction then names
+        self.prefixes.splitters(tx)
         self.codec.prepare(tx)
         self.codec.writing(tx, [r.raw for r in rows])
         inserted = self._insert_events(cur, rows, tx.event_values(rows))

@@ -29,18 +29,18 @@ SELECT DISTINCT prefix FROM (
     UNION SELECT substring(session_id from '^(.*/)') AS prefix FROM events
 ) AS found WHERE prefix <> '' AND length(prefix) <= 512 ORDER BY prefix
 ON CONFLICT (prefix) DO NOTHING;
+-- one pass: a prefix row exists exactly for the prefixes that qualify (inserted above)
 UPDATE events SET
     sensor_prefix = (SELECT id FROM iri_prefixes WHERE prefix = sensor),
+    sensor_suffix = CASE WHEN sensor <> '' AND length(sensor) <= 512 THEN '' ELSE sensor END,
     site_prefix = (SELECT id FROM iri_prefixes WHERE prefix = site),
+    site_suffix = CASE WHEN site <> '' AND length(site) <= 512 THEN '' ELSE site END,
     actor_id_prefix = (SELECT id FROM iri_prefixes WHERE prefix = substring(actor_id from '^(.*/)')),
+    actor_id_suffix = CASE WHEN substring(actor_id from '^(.*/)') <> '' AND length(substring(actor_id from '^(.*/)')) <= 512 THEN substr(actor_id, length(substring(actor_id from '^(.*/)')) + 1) ELSE actor_id END,
     object_id_prefix = (SELECT id FROM iri_prefixes WHERE prefix = substring(object_id from '^(.*/)')),
-    session_id_prefix = (SELECT id FROM iri_prefixes WHERE prefix = substring(session_id from '^(.*/)'));
-UPDATE events SET
-    sensor_suffix = CASE WHEN sensor_prefix IS NULL THEN sensor ELSE '' END,
-    site_suffix = CASE WHEN site_prefix IS NULL THEN site ELSE '' END,
-    actor_id_suffix = CASE WHEN actor_id_prefix IS NULL THEN actor_id ELSE substr(actor_id, length(substring(actor_id from '^(.*/)')) + 1) END,
-    object_id_suffix = CASE WHEN object_id_prefix IS NULL THEN object_id ELSE substr(object_id, length(substring(object_id from '^(.*/)')) + 1) END,
-    session_id_suffix = CASE WHEN session_id_prefix IS NULL THEN session_id ELSE substr(session_id, length(substring(session_id from '^(.*/)')) + 1) END;
+    object_id_suffix = CASE WHEN substring(object_id from '^(.*/)') <> '' AND length(substring(object_id from '^(.*/)')) <= 512 THEN substr(object_id, length(substring(object_id from '^(.*/)')) + 1) ELSE object_id END,
+    session_id_prefix = (SELECT id FROM iri_prefixes WHERE prefix = substring(session_id from '^(.*/)')),
+    session_id_suffix = CASE WHEN substring(session_id from '^(.*/)') <> '' AND length(substring(session_id from '^(.*/)')) <= 512 THEN substr(session_id, length(substring(session_id from '^(.*/)')) + 1) ELSE session_id END;
 ALTER TABLE events DROP COLUMN sensor;
 ALTER TABLE events DROP COLUMN site;
 ALTER TABLE events DROP COLUMN actor_id;

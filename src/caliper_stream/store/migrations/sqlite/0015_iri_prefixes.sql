@@ -29,18 +29,18 @@ SELECT DISTINCT prefix FROM (
     UNION SELECT rtrim(session_id, replace(session_id, '/', '')) AS prefix FROM events
 ) AS found WHERE prefix <> '' AND length(prefix) <= 512 ORDER BY prefix
 ON CONFLICT (prefix) DO NOTHING;
+-- one pass: a prefix row exists exactly for the prefixes that qualify (inserted above)
 UPDATE events SET
     sensor_prefix = (SELECT id FROM iri_prefixes WHERE prefix = sensor),
+    sensor_suffix = CASE WHEN sensor <> '' AND length(sensor) <= 512 THEN '' ELSE sensor END,
     site_prefix = (SELECT id FROM iri_prefixes WHERE prefix = site),
+    site_suffix = CASE WHEN site <> '' AND length(site) <= 512 THEN '' ELSE site END,
     actor_id_prefix = (SELECT id FROM iri_prefixes WHERE prefix = rtrim(actor_id, replace(actor_id, '/', ''))),
+    actor_id_suffix = CASE WHEN rtrim(actor_id, replace(actor_id, '/', '')) <> '' AND length(rtrim(actor_id, replace(actor_id, '/', ''))) <= 512 THEN substr(actor_id, length(rtrim(actor_id, replace(actor_id, '/', ''))) + 1) ELSE actor_id END,
     object_id_prefix = (SELECT id FROM iri_prefixes WHERE prefix = rtrim(object_id, replace(object_id, '/', ''))),
-    session_id_prefix = (SELECT id FROM iri_prefixes WHERE prefix = rtrim(session_id, replace(session_id, '/', '')));
-UPDATE events SET
-    sensor_suffix = CASE WHEN sensor_prefix IS NULL THEN sensor ELSE '' END,
-    site_suffix = CASE WHEN site_prefix IS NULL THEN site ELSE '' END,
-    actor_id_suffix = CASE WHEN actor_id_prefix IS NULL THEN actor_id ELSE substr(actor_id, length(rtrim(actor_id, replace(actor_id, '/', ''))) + 1) END,
-    object_id_suffix = CASE WHEN object_id_prefix IS NULL THEN object_id ELSE substr(object_id, length(rtrim(object_id, replace(object_id, '/', ''))) + 1) END,
-    session_id_suffix = CASE WHEN session_id_prefix IS NULL THEN session_id ELSE substr(session_id, length(rtrim(session_id, replace(session_id, '/', ''))) + 1) END;
+    object_id_suffix = CASE WHEN rtrim(object_id, replace(object_id, '/', '')) <> '' AND length(rtrim(object_id, replace(object_id, '/', ''))) <= 512 THEN substr(object_id, length(rtrim(object_id, replace(object_id, '/', ''))) + 1) ELSE object_id END,
+    session_id_prefix = (SELECT id FROM iri_prefixes WHERE prefix = rtrim(session_id, replace(session_id, '/', ''))),
+    session_id_suffix = CASE WHEN rtrim(session_id, replace(session_id, '/', '')) <> '' AND length(rtrim(session_id, replace(session_id, '/', ''))) <= 512 THEN substr(session_id, length(rtrim(session_id, replace(session_id, '/', ''))) + 1) ELSE session_id END;
 -- the gradebook's covering index (0004) holds the actor IRI: it holds its two parts instead
 DROP INDEX events_grades;
 ALTER TABLE events DROP COLUMN sensor;
