@@ -136,10 +136,10 @@ def test_events_pages_by_cursor_cover_every_event_once(dash: Dash) -> None:
 
 
 def test_events_filters_match_sql(dash: Dash) -> None:
-    course, day = dash.store.query("SELECT course_number, substr(min(event_time), 1, 10) FROM events"
+    course, day = dash.store.query("SELECT course_number, substr(min(event_time), 1, 10) FROM event_view"
                                    " WHERE type = 'GradeEvent' GROUP BY course_number ORDER BY 1 LIMIT 1")[0]
     since = (datetime.fromisoformat(day) + timedelta(days=2)).date().isoformat()
-    want = dash.store.query("SELECT id FROM events WHERE course_number = ? AND type = 'GradeEvent' AND event_time >= ?"
+    want = dash.store.query("SELECT id FROM event_view WHERE course_number = ? AND type = 'GradeEvent' AND event_time >= ?"
                             " ORDER BY id", (course, since))
     got = dash.api("/api/events", course=course, type="GradeEvent", since=since, limit=10000)
     assert [r["id"] for r in got["rows"]] == [i for (i,) in want]

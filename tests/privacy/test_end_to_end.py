@@ -264,7 +264,7 @@ def test_retention_removes_exactly_what_the_policy_says(world: World) -> None:
     url = world.pseudo
     with open_store(url) as store:
         def count(where: str, *params: object) -> int:
-            return int(store.query(f"SELECT count(*) FROM events WHERE {where}", params)[0][0])
+            return int(store.query(f"SELECT count(*) FROM event_view WHERE {where}", params)[0][0])
 
         unique = {msgspec.json.encode(e): e for e in termdata.events()}.values()
         expected_sessions = sum(1 for e in unique if e["type"] == "SessionEvent" and e["eventTime"] < cutoff)

@@ -71,7 +71,7 @@ def test_a_simulated_term_arrives_exactly_once(server: LocalServer, tmp_path: Pa
         assert db.execute("SELECT COUNT(*) FROM dead_letters").fetchone() == (0,)
         # nightly events were sent only at or after the nightly run that followed them
         nightly = db.execute(
-            "SELECT event_time, send_time FROM events WHERE type = 'bb:CalculatedGradeSnapshotEvent' "
+            "SELECT event_time, send_time FROM event_view WHERE type = 'bb:CalculatedGradeSnapshotEvent' "
             "OR grade_action LIKE 'instructor.%' OR grade_action LIKE 'user.%'"
         ).fetchall()
     assert nightly

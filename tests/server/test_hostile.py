@@ -103,7 +103,7 @@ def test_an_event_time_that_is_no_time_is_a_warning_not_a_silent_null(site: Site
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 1
     assert r.json()["warnings"] == ["data[0].eventTime: eventTime is not a date-time string: 0"]
-    assert site.store.query("SELECT event_time FROM events WHERE event_id = ?", (event["id"],)) == [(None,)]
+    assert site.store.query("SELECT event_time FROM event_view WHERE event_id = ?", (event["id"],)) == [(None,)]
 
 
 # --- 11.2: one malformed token costs only its event -------------------------------------------

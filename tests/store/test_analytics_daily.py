@@ -15,12 +15,14 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from storekit import raw_connection, schema_before
 from test_analytics import deliver, stored, term_rows
 
 from caliper_stream.analyse import funnel, items, question_types, refresh
 from caliper_stream.analyse.activity import activity, daily
 from caliper_stream.analyse.summary import LocalTime, scan, time_zone
 from caliper_stream.store import Store, open_store
+from caliper_stream.store.common import ROW_COLUMNS, row_values, unique_rows
 
 
 def truth_daily(
@@ -96,21 +98,25 @@ def test_figures_left_stale_by_an_interrupted_refresh_are_recomputed(store: Stor
 
 def test_migration_counts_the_days_of_summaries_built_before_it(store_url: str) -> None:
     rows = list(term_rows())
-    s = open_store(store_url)
-    try:
-        s.write(rows[: len(rows) // 2])
-        refresh(s)
-        # the store as it was before migration 0011, its summaries built up to here
-        with s.transaction() as cur:
-            cur.execute("DROP TABLE an_daily")
-            cur.execute("DROP TABLE an_stale")
-            cur.execute("DELETE FROM schema_migrations WHERE version = 11")
-    finally:
-        s.close()
+    half = len(rows) // 2
+    first = unique_rows([rows[:half]])
+    # a store as it was before migration 0011, its summaries said to be built up to here
+    schema_before(store_url, 11)
+    conn, mark = raw_connection(store_url)
+    with conn:
+        cur = conn.cursor()
+        cur.executemany(
+            f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join([mark] * len(ROW_COLUMNS))})",
+            [row_values(r, lambda raw: (None, raw)) for r in first],
+        )
+        if mark == "%s":  # PostgreSQL keeps the keys apart (migration 0010)
+            cur.executemany("INSERT INTO event_keys (event_key) VALUES (%s)", [(r.event_key,) for r in first])
+        cur.execute(f"UPDATE an_state SET high_water = {len(first)}")
+    conn.close()
     s = open_store(store_url)
     try:
         assert s.schema_version() >= 11
-        s.write(rows[len(rows) // 2 :])
+        s.write(rows[half:])
         check_daily(s)
     finally:
         s.close()

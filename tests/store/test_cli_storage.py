@@ -275,7 +275,7 @@ def test_time_filters_are_dates_or_times_and_refused_otherwise(dumps: Path, sqli
         assert "must be a date" in result.output
     store = open_store(sqlite_url)
     try:
-        times = sorted(t for (t,) in store.query("SELECT event_time FROM events WHERE event_time IS NOT NULL"))
+        times = sorted(t for (t,) in store.query("SELECT event_time FROM event_view WHERE event_time IS NOT NULL"))
     finally:
         store.close()
     middle = times[len(times) // 2]
@@ -358,6 +358,6 @@ def test_parquet_without_pyarrow_leaves_no_file(dumps: Path, sqlite_url: str, tm
 def store_times(url: str) -> list[str]:
     store = open_store(url)
     try:
-        return [t for (t,) in store.query("SELECT event_time FROM events ORDER BY id")]
+        return [t for (t,) in store.query("SELECT event_time FROM event_view ORDER BY id")]
     finally:
         store.close()

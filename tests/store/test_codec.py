@@ -59,7 +59,7 @@ def small(store_url: str) -> Iterator[SQLStore]:
 
 def stored(store: Store) -> dict[str, tuple[int | None, bytes]]:
     """Every event's key → (dictionary, exact bytes) as the store reads them."""
-    rows = store.query("SELECT event_key, raw_codec, raw FROM events")
+    rows = store.query("SELECT event_key, raw_codec, raw FROM event_view")
     return {k: (c, store.decode_raw(c, blob)) for k, c, blob in rows}
 
 

@@ -79,7 +79,7 @@ def test_same_dead_letter_is_kept_once(store: Store) -> None:
 
 def test_raw_bytes_round_trip_exactly(store: Store, learn: Batch) -> None:
     store.write(learn.rows)
-    stored = dict(store.query("SELECT event_key, raw FROM events"))
+    stored = dict(store.query("SELECT event_key, raw FROM event_view"))
     assert {k: bytes(v) for k, v in stored.items()} == {r.event_key: r.raw for r in learn.rows}
     # content-events.json holds raw newlines inside strings: kept as sent
     content = learn_batch("content-events.json")
@@ -182,7 +182,7 @@ def test_stream_is_bounded(store: Store) -> None:
 def test_query_placeholders(store: Store, learn: Batch) -> None:
     store.write(learn.rows)
     rows = store.query(
-        "SELECT count(*) FROM events WHERE type = ? AND event_time LIKE '2021-01-0%'", ("AssessmentItemEvent",)
+        "SELECT count(*) FROM event_view WHERE type = ? AND event_time LIKE '2021-01-0%'", ("AssessmentItemEvent",)
     )
     assert rows == [(sum(r.keydata.type == "AssessmentItemEvent" for r in learn.rows),)]
     named = store.query("SELECT count(*) FROM events WHERE source = :src", {"src": "test"})

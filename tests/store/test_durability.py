@@ -44,7 +44,7 @@ def test_sqlite_page_size_applies_to_new_databases_only(tmp_path: Path) -> None:
             assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (WAL_CHECKPOINT_BYTES // page_size,)
             rows = synthetic_rows(3)
             assert store.write(rows).accepted == 3
-            stored = dict(store.query("SELECT event_key, raw FROM events"))
+            stored = dict(store.query("SELECT event_key, raw FROM event_view"))
             assert stored == {r.event_key: r.raw for r in rows}
             assert store.query("SELECT count(*), typeof(raw) FROM events WHERE score IS NULL") == [(3, "blob")]
         finally:

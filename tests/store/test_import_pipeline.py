@@ -48,7 +48,7 @@ def fresh(event: dict[str, Any]) -> str:
 def content(url: str) -> tuple[Counter[tuple[Any, ...]], Counter[tuple[Any, ...]]]:
     """Events and dead letters as multisets, without arrival times or ids (order-independent)."""
     with open_store(url) as store:
-        events = Counter(store.query("SELECT event_key, raw, source, type, action, event_time, user_uuid FROM events"))
+        events = Counter(store.query("SELECT event_key, raw, source, type, action, event_time, user_uuid FROM event_view"))
         letters = Counter(store.query("SELECT raw, reasons, source FROM dead_letters"))
     return events, letters
 

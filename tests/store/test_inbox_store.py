@@ -50,7 +50,7 @@ def test_bodies_are_digested_once_into_events_and_the_rows_deleted(store: Store)
     store.inbox_put([Inboxed(body("a"), "learn", "2026-01-01T00:00:02.000Z", events=3)])
     assert [(r.accepted, r.duplicates) for r in store.digest_inbox(10, digest)] == [(0, 3)]
     assert store.query("SELECT count(*), count(DISTINCT event_key) FROM events")[0] == (5, 5)
-    assert {r[0] for r in store.query("SELECT received_at FROM events")} == {
+    assert {r[0] for r in store.query("SELECT received_at FROM event_view")} == {
         "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:01.000Z"}
 
 
@@ -115,7 +115,7 @@ def test_migration_0008_adds_the_inbox_to_a_store_holding_events(dialect: str, r
     store = open_store(url)
     try:
         assert store.schema_version() >= 8
-        assert store.query("SELECT event_key FROM events") == [("k1",)]
+        assert store.query("SELECT event_key FROM event_view") == [("k1",)]
         assert store.inbox_backlog() == Backlog()
         store.inbox_put([Inboxed(body("m"), "learn", "2026-01-01T00:00:00.000Z", events=3)])
         assert [r.accepted for r in store.digest_inbox(10, digest)] == [3]

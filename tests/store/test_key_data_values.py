@@ -57,13 +57,13 @@ def test_migration_0003_bounds_values_stored_before(store_url: str) -> None:
         store.write_batches([Batch([row])])
         # as a database written before 0003: an unbounded value, and 0003 not applied
         with store._write_lock, store._transaction() as cur:  # type: ignore[attr-defined]
-            cur.execute(store._sql("UPDATE events SET action = ? WHERE event_key = ?"),  # type: ignore[attr-defined]
+            cur.execute(store._sql("UPDATE events SET action = ? WHERE id = (SELECT id FROM event_view WHERE event_key = ?)"),  # type: ignore[attr-defined]
                         (long_action, row.event_key))
             cur.execute("DELETE FROM schema_migrations WHERE version = 3")
     finally:
         store.close()
     with open_store(store_url) as again:
-        [(action,)] = again.query("SELECT action FROM events WHERE event_key = ?", (row.event_key,))
+        [(action,)] = again.query("SELECT action FROM event_view WHERE event_key = ?", (row.event_key,))
         assert action == bounded(long_action)
         assert again.query("SELECT count(*) FROM schema_migrations WHERE version = 3") == [(1,)]
 

@@ -49,7 +49,7 @@ def test_stored_outcome_events_are_migrated_to_grade_events(dialect: str, reques
     store = open_store(url)
     try:
         assert store.schema_version() >= 2
-        rows = store.query("SELECT event_key, type, original_type FROM events ORDER BY event_key")
+        rows = store.query("SELECT event_key, type, original_type FROM event_view ORDER BY event_key")
         assert [tuple(r) for r in rows] == [("k1", "GradeEvent", "OutcomeEvent"), ("k2", "ViewEvent", None)]
         (payload,) = seed_payloads("outcome-events.md")
         batch = prepare(list(read_bytes(payload)), source="test")

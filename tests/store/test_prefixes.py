@@ -20,8 +20,17 @@ from storekit import learn_batch, raw_connection, schema_before
 from caliper_stream.ingest import Row, now
 from caliper_stream.keydata import KeyData
 from caliper_stream.store import Store, open_store
-from caliper_stream.store.common import EVENT_COLUMNS, ROW_COLUMNS, Tx, event_values, row_values
+from caliper_stream.store.common import (
+    EVENT_COLUMNS,
+    ROW_COLUMNS,
+    TIME_COLUMNS,
+    Tx,
+    event_values,
+    row_values,
+)
+from caliper_stream.store.keys import stored_key
 from caliper_stream.store.prefixes import COLUMNS, MAX_PREFIX, WHOLE, Prefixes, purge, split
+from caliper_stream.store.times import time_key
 
 SITE = "https://caliper-mapping.cloudbb.blackboard.com/v1/sites/6513270e-269e-4d37-b2a7-4de452e6b438"
 #: IRIs of every shape: Learn's, none, empty, no "/", only "/", a prefix too long to store,
@@ -108,7 +117,7 @@ def test_a_purge_deletes_unused_prefixes_and_other_processes_notice(store_url: s
     with open_store(store_url) as one, open_store(store_url) as two:
         one.write([gone, kept])
         two.write([row(3, "https://example.edu/people/jsmith/other")])  # `two` now knows the prefix
-        one.transact(lambda tx: tx.execute("DELETE FROM events WHERE event_key <> ?", (kept.event_key,)))
+        one.transact(lambda tx: tx.execute("DELETE FROM events WHERE event_key <> ?", (tx.stored_key(kept.event_key),)))
         assert one.transact(lambda tx: purge(tx, containing=["nobody"])) == 0  # no prefix holds it
         assert one.transact(lambda tx: purge(tx, containing=["jsmith"])) >= 2  # every unused one
         prefixes = {p for (p,) in one.query("SELECT prefix FROM iri_prefixes")}
@@ -163,16 +172,26 @@ def test_db_vacuum_gives_the_space_of_deleted_rows_back(sqlite_url: str) -> None
 IRIS = st.none() | st.text(alphabet=st.sampled_from("ab/:é\x00"), max_size=12) | st.sampled_from(ODD[:1] + ODD[5:6])
 
 
-@given(st.tuples(IRIS, IRIS, IRIS, IRIS, IRIS), st.sampled_from(["ViewEvent", "x" * 300, "a\x00b"]), st.booleans())
-def test_event_values_are_row_values_with_each_iri_split(iris: tuple[str | None, ...], type_: str, nul_in_raw: bool) -> None:
-    """The one-tuple path (nearly every row) and the fixing path agree with `row_values`."""
-    kd = KeyData(event_key="k", type=type_, **dict(zip(COLUMNS, iris, strict=True)))  # type: ignore[arg-type]
+TIMES = st.none() | st.sampled_from(["2026-01-12T10:00:00.000Z", "1969-12-31T23:59:59.999Z", "2026-02-30T00:00:00.000Z", "x"])
+
+
+@given(st.tuples(IRIS, IRIS, IRIS, IRIS, IRIS), st.sampled_from(["ViewEvent", "x" * 300, "a\x00b"]), st.booleans(),
+       st.tuples(TIMES, TIMES, TIMES, TIMES), st.sampled_from(["sqlite", "postgresql"]))
+def test_event_values_are_row_values_with_each_iri_split(
+    iris: tuple[str | None, ...], type_: str, nul_in_raw: bool, times: tuple[str | None, ...], dialect: str
+) -> None:
+    """The one-tuple path (nearly every row) and the fixing path agree with `row_values`, with
+    each IRI split and each time as the dialect stores it (store/times.py)."""
+    sent = dict(zip(("event_time", "send_time", "started_at", "ended_at"), times, strict=True))
+    kd = KeyData(event_key="k", type=type_, **dict(zip(COLUMNS, iris, strict=True)), **sent)  # type: ignore[arg-type]
     r = Row("k", b'{"a": "\\u0000"}' if nul_in_raw else b"{}", kd, "src", "2026-01-12T10:00:00.000Z")
+    stores = time_key if dialect == "sqlite" else (lambda t: t)
+    keys = stored_key if dialect == "sqlite" else (lambda k: k)
     prefixes = Prefixes()
     ids: dict[str, int] = {}
     prefixes._id = lambda prefix: ids.setdefault(prefix, len(ids))  # type: ignore[method-assign]
     prefixes._tx = tx = object()  # type: ignore[assignment]
-    [stored] = event_values([r], lambda raw: (None, raw), prefixes.splitters(tx))  # type: ignore[arg-type]
+    [stored] = event_values([r], lambda raw: (None, raw), prefixes.splitters(tx), stores, keys)  # type: ignore[arg-type]
     names = dict(zip(EVENT_COLUMNS, stored, strict=True))
     whole = dict(zip(ROW_COLUMNS, row_values(r, lambda raw: (None, raw)), strict=True))
     by_id = {i: p for p, i in ids.items()}
@@ -180,6 +199,10 @@ def test_event_values_are_row_values_with_each_iri_split(iris: tuple[str | None,
         if column in COLUMNS:
             prefix, suffix = names[f"{column}_prefix"], names[f"{column}_suffix"]
             assert (None if suffix is None else by_id.get(prefix, "") + suffix) == whole[column]
+        elif column == "event_key":
+            assert names[column] == keys(whole[column])
+        elif column in TIME_COLUMNS:
+            assert names[column] == stores(whole[column])
         else:
             assert names[column] == whole[column]
 

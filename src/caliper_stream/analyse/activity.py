@@ -25,6 +25,7 @@ from caliper_stream.analyse._sql import (
 )
 from caliper_stream.analyse.summary import LocalTime, ensure_current, scan, time_zone
 from caliper_stream.store.base import Store
+from caliper_stream.store.times import day_sql
 
 GROUPINGS = {"course": "course", "day": "day", "hour": "how", "user": "user"}
 _USERS = "COUNT(DISTINCT NULLIF(a.user_key, ''))"
@@ -292,13 +293,15 @@ def daily(
         )
         found = [(d, s or None, t or None, n) for d, s, t, n in store.query(sql, params)]
     else:
+        # `events` itself: an aggregate over event_view would keep its joins (store/times.py)
         clauses, params = ["event_time IS NOT NULL"], list[Any]()
         where(clauses, params, "course_number", course)
-        where(clauses, params, "event_time", since, ">=")
-        where(clauses, params, "event_time", until, "<")
+        where(clauses, params, "event_time", None if since is None else store.time_key(since), ">=")
+        where(clauses, params, "event_time", None if until is None else store.time_key(until), "<")
+        day = day_sql(store.dialect)
         sql = (
-            "SELECT SUBSTR(event_time, 1, 10), source, type, COUNT(*) FROM events"
-            f" WHERE {' AND '.join(clauses)} GROUP BY SUBSTR(event_time, 1, 10), source, type"
+            f"SELECT {day} AS day, source, type, COUNT(*) FROM events"
+            f" WHERE {' AND '.join(clauses)} GROUP BY day, source, type"
         )
         found = store.query(sql, params)
     found.sort(key=lambda r: (r[0], r[1] or "", r[2] or ""))

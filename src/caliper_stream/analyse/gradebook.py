@@ -249,8 +249,8 @@ def compute(
     if null_course:
         clauses.append("course_number IS NULL")
     if until is not None:
-        clauses.append("event_time <= ?")
-        params.append(until)
+        clauses.append("event_at <= ?")
+        params.append(store.time_key(until))
     sql = _SELECT + "".join(" AND " + c for c in clauses)
     groups: dict[tuple[Any, Any, Any], list[tuple[Any, ...]]] = defaultdict(list)
     item_max: dict[Any, tuple[str, float]] = {}
@@ -565,7 +565,7 @@ def gradebook_cell(store: Store, course: str, user: str, item: str) -> dict[str,
 def _scored_by(store: Store, course: str, item: str, user: str) -> dict[tuple[Any, Any, Any], str]:
     """``generated.scoredBy`` of a cell's events, read from their raw bytes (one cell only)."""
     sql = """
-        SELECT event_time, grade_action, attempt_pk, raw_codec, raw FROM events
+        SELECT event_time, grade_action, attempt_pk, raw_codec, raw FROM event_view
         WHERE type IN ('GradeEvent', 'OutcomeEvent') AND gradable_item_pk IS NOT NULL
           AND course_number = ? AND gradable_item_pk = ? AND (user_uuid = ? OR user_pk = ? OR user_external_id = ?)
     """

@@ -667,7 +667,7 @@ def scan(
 ) -> list[tuple[Any, ...]]:
     """Activity counts of one kind straight from the events (for filters the summaries cannot
     answer), counted by the same rules as `refresh`; rows shaped like ``an_counts``."""
-    clauses = ["event_time IS NOT NULL"]
+    clauses = ["event_at IS NOT NULL"]
     params: list[Any] = []
     if course is not None:
         clauses.append(
@@ -678,11 +678,11 @@ def scan(
         clauses.append("(user_uuid = ? OR user_pk = ? OR user_external_id = ? OR actor_id = ?)")
         params += [user] * 4
     if since is not None:
-        clauses.append("event_time >= ?")
-        params.append(since)
+        clauses.append("event_at >= ?")
+        params.append(store.time_key(since))
     if until is not None:
-        clauses.append("event_time < ?")
-        params.append(until)
+        clauses.append("event_at < ?")
+        params.append(store.time_key(until))
     fold = _Fold(local.tz)
     fold.local = local
     sql = (

@@ -276,7 +276,7 @@ def demo(
             )
             rows = store.query(
                 "SELECT course_number, user_pk, gradable_item_pk, attempt_pk, score, max_score, event_time, send_time "
-                "FROM events WHERE grade_action = ? ORDER BY event_time LIMIT 5",
+                "FROM event_view WHERE grade_action = ? ORDER BY event_at LIMIT 5",
                 ["instructor.grade.history.event.attempt.grade"],
             )
             total = store.query("SELECT COUNT(*) FROM events")[0][0]

@@ -116,7 +116,7 @@ def plan(store: Store, at: datetime | None = None) -> list[Expiry]:
     for policy in found:
         cond, params = _condition(policy, named)
         cutoff = _cutoff(at, policy.days)
-        n = store.query(f"SELECT count(*) FROM events WHERE {cond} AND event_time < ?", (*params, cutoff))[0][0]
+        n = store.query(f"SELECT count(*) FROM events WHERE {cond} AND event_time < ?", (*params, store.time_key(cutoff)))[0][0]
         out.append(Expiry(policy.event_type, policy.days, cutoff, int(n)))
     return out
 
@@ -154,7 +154,7 @@ def apply(
                 f"DELETE FROM events WHERE id IN (SELECT id FROM events WHERE {cond} AND event_time < ?"
                 " ORDER BY id LIMIT ?)"
             )
-            args = (*params, cutoff, batch)
+            args = (*params, store.time_key(cutoff), batch)
 
             def delete(tx: Tx, sql: str = sql, args: tuple[object, ...] = args) -> int:
                 return tx.execute(sql, args)

@@ -21,7 +21,7 @@ def update_event(tx: Tx, row_id: int, raw: bytes) -> str:
     event = decode(RawEvent(0, "", raw))
     if event.rejection is not None:
         return "unreadable"
-    if tx.fetchall("SELECT 1 FROM events WHERE event_key = ? AND id <> ?", (event.key, row_id)):
+    if tx.fetchall("SELECT 1 FROM events WHERE event_key = ? AND id <> ?", (tx.stored_key(event.key), row_id)):
         tx.execute("DELETE FROM events WHERE id = ?", (row_id,))
         return "merged"
     values = tx.event_values([Row(event.key, raw, event.keydata(), None, "")])[0][:-2]

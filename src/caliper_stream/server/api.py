@@ -509,8 +509,8 @@ class ReadAPI:
             used["user"] = query["user"]
         for qname, op in (("since", ">="), ("until", "<")):
             if qname in query:
-                clauses.append(f"event_time {op} ?")
-                params.append(used.setdefault(qname, canonical_time(query[qname])))
+                clauses.append(f"event_at {op} ?")
+                params.append(self.store.time_key(used.setdefault(qname, canonical_time(query[qname]))))
         if "cursor" in query:
             try:
                 clauses.append("id > ?")

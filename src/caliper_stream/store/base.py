@@ -207,6 +207,15 @@ class Store(Protocol):
         every caller of a group commit learns exactly what its own request added."""
         ...
 
+    def time_key(self, value: str) -> Any:
+        """What a time column of ``events`` is compared with for `value` (a date or a canonical
+        time; ``event_view`` has ``event_at``, the stored ``event_time``, for ranges)."""
+        ...
+
+    def time_text(self, stored: Any) -> str | None:
+        """The text of a value read from a time column of ``events`` itself."""
+        ...
+
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query (dialect-specific SQL, ``?`` placeholders are translated)."""
         ...

@@ -38,9 +38,11 @@ from caliper_stream.store.base import (
     WriteResult,
 )
 from caliper_stream.store.codec import Codec
+from caliper_stream.store.keys import stored_key
 from caliper_stream.store.migrations import SCHEMA_MIGRATIONS_DDL, migrations
 from caliper_stream.store.prefixes import COLUMNS as IRI_COLUMNS
 from caliper_stream.store.prefixes import Prefixes, Splitters
+from caliper_stream.store.times import bound, day_sql, time_key, time_text
 
 #: An event row's values with every IRI whole, as ``event_view`` shows them (and ``events``
 #: was before migration 0015). ``raw_codec`` says how ``raw`` is stored (NULL: the bytes
@@ -56,6 +58,12 @@ _SENSOR, _SITE, _ACTOR, _OBJECT, _SESSION = (ROW_COLUMNS.index(c) for c in IRI_C
 _K_SENSOR, _, _, _K_OBJECT, _K_SESSION = (FIELDS.index(c) for c in IRI_COLUMNS)
 assert (_SITE, _ACTOR) == (_SENSOR + 1, _SENSOR + 2)
 assert _ACTOR < _OBJECT < _SESSION
+#: the times (store/times.py: SQLite stores them as integers)
+TIME_COLUMNS = ("event_time", "send_time", "started_at", "ended_at", "received_at")
+_TIME_POSITIONS = tuple(ROW_COLUMNS.index(c) for c in TIME_COLUMNS)
+_K_TIME, _K_STARTED = FIELDS.index("event_time"), FIELDS.index("started_at")
+assert FIELDS[_K_TIME : _K_TIME + 3] == ("event_time", "send_time", "sensor")
+assert FIELDS[_K_SESSION : _K_SESSION + 3] == ("session_id", "started_at", "ended_at")
 DEAD_LETTER_COLUMNS: tuple[str, ...] = ("raw", "digest", "reasons", "source", "received_at")
 
 _encode_reasons = msgspec.json.Encoder().encode
@@ -107,20 +115,31 @@ def bounded(value: str) -> str:
 
 
 def event_values(
-    rows: Sequence[Row], encode: Callable[[bytes], tuple[int | None, bytes]], parts: Splitters
+    rows: Sequence[Row],
+    encode: Callable[[bytes], tuple[int | None, bytes]],
+    parts: Splitters,
+    time: Callable[[str | None], Any],
+    key: Callable[[str], Any],
 ) -> list[tuple[Any, ...]]:
     """Rows as the values of `EVENT_COLUMNS`: `row_values` with each IRI as the id of its prefix
     and its suffix (`Prefixes.splitters`: memos of the values split in this transaction, and
-    what splits a new one for ``sensor`` and ``site``, and for the others). Built in one tuple
-    when no value needs fixing (nearly every row: this runs for every event stored)."""
+    what splits a new one for ``sensor`` and ``site``, and for the others), each time as `time`
+    stores it (store/times.py) and the event key as `key` does (store/keys.py). Built in one tuple when no value needs fixing (nearly
+    every row: this runs for every event stored)."""
     whole_memo, split_memo, whole, split = parts
     seen_whole, seen_split = whole_memo.get, split_memo.get
+    received, stored_received = None, None  # one receive time for all the rows of a request
     out = []
     for row in rows:
         raw = row.raw
         k = astuple(row.keydata)
+        if row.received_at is not received:
+            received, stored_received = row.received_at, time(row.received_at)
         if _needs_fixing(raw, k, row.source):
-            v = row_values(row, encode)
+            v = list(row_values(row, encode))
+            v[0] = key(v[0])
+            for i in _TIME_POSITIONS:
+                v[i] = time(v[i])
             out.append((
                 *v[:_SENSOR], *whole(v[_SENSOR]), *whole(v[_SITE]), *split(v[_ACTOR]), *v[_ACTOR + 1 : _OBJECT],
                 *split(v[_OBJECT]), *v[_OBJECT + 1 : _SESSION], *split(v[_SESSION]), *v[_SESSION + 1 :],
@@ -128,10 +147,11 @@ def event_values(
             continue
         sensor, site, actor, obj, session = k[_K_SENSOR], k[_K_SENSOR + 1], k[_K_SENSOR + 2], k[_K_OBJECT], k[_K_SESSION]
         out.append((
-            row.event_key, *encode(raw), *k[1:_K_SENSOR], *(seen_whole(sensor) or whole(sensor)),
-            *(seen_whole(site) or whole(site)), *(seen_split(actor) or split(actor)), *k[_K_SENSOR + 3 : _K_OBJECT],
-            *(seen_split(obj) or split(obj)), *k[_K_OBJECT + 1 : _K_SESSION], *(seen_split(session) or split(session)),
-            *k[_K_SESSION + 1 :], row.source, row.received_at,
+            key(row.event_key), *encode(raw), *k[1:_K_TIME], time(k[_K_TIME]), time(k[_K_TIME + 1]),
+            *(seen_whole(sensor) or whole(sensor)), *(seen_whole(site) or whole(site)),
+            *(seen_split(actor) or split(actor)), *k[_K_SENSOR + 3 : _K_OBJECT], *(seen_split(obj) or split(obj)),
+            *k[_K_OBJECT + 1 : _K_SESSION], *(seen_split(session) or split(session)), time(k[_K_STARTED]),
+            time(k[_K_STARTED + 1]), *k[_K_STARTED + 2 :], row.source, stored_received,
         ))
     return out
 
@@ -169,6 +189,10 @@ def row_values(row: Row, encode: Callable[[bytes], tuple[int | None, bytes]]) ->
         if isinstance(v, str):
             out[i] = bounded(v)
     return tuple(out)
+
+
+def _as_is(value: T) -> T:
+    return value
 
 
 def dead_letter_digest(dl: DeadLetter) -> str:
@@ -220,6 +244,9 @@ class Tx:
         self.dialect = dialect
         self.codec = codec
         self.prefixes = prefixes
+        #: how this dialect stores a time (store/times.py) and an event key (store/keys.py)
+        self.stored_time: Callable[[str | None], Any] = time_key if dialect == "sqlite" else _as_is
+        self.stored_key: Callable[[str], Any] = stored_key if dialect == "sqlite" else _as_is
 
     def encode_raw(self, raw: bytes) -> tuple[int | None, bytes]:
         """The ``(raw_codec, raw)`` values that store `raw` (compressed when the store can)."""
@@ -227,7 +254,7 @@ class Tx:
 
     def event_values(self, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
         """The values of `EVENT_COLUMNS` that store `rows` (raw encoded, IRIs split)."""
-        return event_values(rows, self.codec.encode, self.prefixes.splitters(self))
+        return event_values(rows, self.codec.encode, self.prefixes.splitters(self), self.stored_time, self.stored_key)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""
@@ -302,6 +329,18 @@ class SQLStore(ABC):
 
     def _sql(self, sql: str) -> str:
         return translate(sql, self.dialect)
+
+    # --- times (store/times.py) --------------------------------------------------------------
+
+    def time_key(self, value: str) -> Any:
+        """What a time column of ``events`` is compared with for `value` (a date or a canonical
+        time): SQLite stores times as integers."""
+        return bound(self.dialect, value)
+
+    def time_text(self, stored: Any) -> str | None:
+        """The text of a value read from a time column of ``events`` itself (``event_view``
+        shows the text already)."""
+        return time_text(stored) if self.dialect == "sqlite" else stored
 
     # --- maintenance (privacy, erasure, retention) ---------------------------------------------
 
@@ -610,10 +649,9 @@ class SQLStore(ABC):
             by_type=grouped("type"),
             by_action=grouped("action"),
             by_day=counts(
-                "SELECT substr(event_time, 1, 10) AS day, count(*) FROM events"
-                " GROUP BY substr(event_time, 1, 10) ORDER BY day"
+                f"SELECT {day_sql(self.dialect)} AS day, count(*) FROM events GROUP BY day ORDER BY day"
             ),
-            newest=[Newest(*r) for r in newest],
+            newest=[Newest(s, self.time_text(t), self.time_text(r)) for s, t, r in newest],
             inbox=self.inbox_backlog(),
         )
 

@@ -10,7 +10,7 @@ import msgspec
 from caliper_stream.formats import Column, Kind, open_writer
 from caliper_stream.keydata import FIELDS
 from caliper_stream.store.base import Store
-from caliper_stream.store.prefixes import COLUMNS as IRI_COLUMNS
+from caliper_stream.store.times import bound
 from caliper_stream.vocab import RENAMED_TYPES
 
 What = Literal["events", "keydata"]
@@ -89,11 +89,11 @@ def export_query(fmt: str, what: What, filters: Filters, dialect: str = "sqlite"
     where: list[str] = []
     params: list[Any] = []
     if filters.since:
-        where.append("event_time >= ?")
-        params.append(filters.since)
+        where.append("event_at >= ?")
+        params.append(bound(dialect, filters.since))
     if filters.until:
-        where.append("event_time < ?")
-        params.append(filters.until)
+        where.append("event_at < ?")
+        params.append(bound(dialect, filters.until))
     if filters.course:
         clause, more = match_clause(("course_number", "course_pk"), filters.course, dialect)
         where.append(clause)
@@ -106,9 +106,8 @@ def export_query(fmt: str, what: What, filters: Filters, dialect: str = "sqlite"
         # a renamed type (1.0's OutcomeEvent) selects the events sent under that name
         where.append("original_type = ?" if filters.type in RENAMED_TYPES else "type = ?")
         params.append(filters.type)
-    # whole IRIs are joined back in event_view (store/prefixes.py); the bytes alone need no join
-    table = "event_view" if any(c in IRI_COLUMNS for c in cols) else "events"
-    sql = f"SELECT {', '.join(cols)} FROM {table}"
+    # event_view: whole IRIs joined back (store/prefixes.py), times as text (store/times.py)
+    sql = f"SELECT {', '.join(cols)} FROM event_view"
     if where:
         sql += " WHERE " + " AND ".join(where)
     return sql + " ORDER BY id", params

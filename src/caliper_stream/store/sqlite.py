@@ -35,6 +35,7 @@ from caliper_stream.ingest import Batch, Row
 from caliper_stream.store.base import Backlog, Inboxed, WriteResult
 from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, attribute
 from caliper_stream.store.inbox_file import InboxFile, inbox_path
+from caliper_stream.store.keys import STORED_KEY, stored_key
 
 Durability = Literal["normal", "full"]
 
@@ -158,6 +159,7 @@ class SQLiteStore(SQLStore):
                 conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 page_size = conn.execute("PRAGMA page_size").fetchone()[0]
                 conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_BYTES // page_size}")
+                conn.create_function(STORED_KEY, 1, stored_key, deterministic=True)  # for migration 0016
         except sqlite3.Error as exc:
             raise _error(exc, f"cannot open {self.path}") from exc
         return conn
@@ -296,15 +298,15 @@ class SQLiteStore(SQLStore):
             return {r.event_key for r in rows}
         cur.execute("ROLLBACK TO events_insert")
         cur.execute("RELEASE events_insert")
-        keys = [r.event_key for r in rows]
-        existing: set[str] = set()
+        keys = [v[0] for v in values]  # as stored (store/keys.py)
+        existing: set[bytes | str] = set()
         for i in range(0, len(keys), _LOOKUP_CHUNK):
             chunk = keys[i : i + _LOOKUP_CHUNK]
             cur.execute(
                 f"SELECT event_key FROM events WHERE event_key IN ({', '.join('?' * len(chunk))})", chunk
             )
             existing.update(k for (k,) in cur.fetchall())
-        fresh = [i for i, r in enumerate(rows) if r.event_key not in existing]
+        fresh = [i for i, k in enumerate(keys) if k not in existing]
         cur.executemany(_INSERT, [values[i] for i in fresh])
         return {rows[i].event_key for i in fresh}
 
