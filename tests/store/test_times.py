@@ -139,6 +139,21 @@ def test_the_gradebook_until_compares_times(store: Store) -> None:
     assert compute(store, until="1970-01-01T00:00:00.000Z") == []
 
 
+def _store_before_0016(url: str, rows: list[Row]) -> None:
+    """A SQLite store at schema 15 holding `rows` as 0015 kept them: times and keys as text (the
+    IRIs' parts, not needed here, left empty)."""
+    schema_before(url, 16)
+    conn, mark = raw_connection(url)
+    with conn:
+        columns = [c for c in ROW_COLUMNS if c not in ("sensor", "site", "actor_id", "object_id", "session_id")]
+        keep = [i for i, c in enumerate(ROW_COLUMNS) if c in columns]
+        conn.executemany(
+            f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})",
+            [tuple(v[i] for i in keep) for v in (row_values(r, lambda raw: (None, raw)) for r in rows)],
+        )
+    conn.close()
+
+
 def _mutated(n: int) -> list[str]:
     """Canonical times with one character changed (seeded): digits out of range, impossible
     dates, other separators, and some left canonical."""
@@ -153,18 +168,8 @@ def _mutated(n: int) -> list[str]:
 
 def test_migration_0016_keeps_every_time(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    schema_before(url, 16)
     rows = _rows_with_times(_TIMES)
-    conn, mark = raw_connection(url)
-    with conn:
-        # as 0015 kept them, the times as text (the IRIs' parts, not needed here, left empty)
-        columns = [c for c in ROW_COLUMNS if c not in ("sensor", "site", "actor_id", "object_id", "session_id")]
-        keep = [i for i, c in enumerate(ROW_COLUMNS) if c in columns]
-        conn.executemany(
-            f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})",
-            [tuple(v[i] for i in keep) for v in (row_values(r, lambda raw: (None, raw)) for r in rows)],
-        )
-    conn.close()
+    _store_before_0016(url, rows)
     with open_store(url) as migrated:
         assert migrated.schema_version() >= 16
         got = dict(migrated.query("SELECT event_key, event_time FROM event_view"))
@@ -179,18 +184,9 @@ def test_migration_0016_keeps_every_time(tmp_path: Path) -> None:
 
 def test_migration_0016_converts_exactly_what_the_writer_would(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    schema_before(url, 16)
     times = _mutated(3000)
     rows = _rows_with_times(list(times))
-    conn, mark = raw_connection(url)
-    with conn:
-        columns = [c for c in ROW_COLUMNS if c not in ("sensor", "site", "actor_id", "object_id", "session_id")]
-        keep = [i for i, c in enumerate(ROW_COLUMNS) if c in columns]
-        conn.executemany(
-            f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})",
-            [tuple(v[i] for i in keep) for v in (row_values(r, lambda raw: (None, raw)) for r in rows)],
-        )
-    conn.close()
+    _store_before_0016(url, rows)
     with open_store(url) as migrated:
         stored = _stored_times(migrated)
         shown = dict(migrated.query("SELECT event_key, event_time FROM event_view"))
@@ -210,18 +206,9 @@ def test_a_key_is_its_bytes_only_when_it_is_lowercase_hex(key: str) -> None:
 
 def test_migrated_keys_still_deduplicate(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    schema_before(url, 16)
     rows = _rows_with_times(_TIMES)
     odd = Row("k-1", rows[0].raw, rows[0].keydata, "test", rows[0].received_at)  # a key that is not hex
-    conn, mark = raw_connection(url)
-    with conn:
-        columns = [c for c in ROW_COLUMNS if c not in ("sensor", "site", "actor_id", "object_id", "session_id")]
-        keep = [i for i, c in enumerate(ROW_COLUMNS) if c in columns]
-        conn.executemany(
-            f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})",
-            [tuple(v[i] for i in keep) for v in (row_values(r, lambda raw: (None, raw)) for r in [*rows, odd])],
-        )
-    conn.close()
+    _store_before_0016(url, [*rows, odd])
     with open_store(url) as migrated:
         kinds = [t for (t,) in migrated.query("SELECT typeof(event_key) FROM events ORDER BY id")]
         assert kinds == ["blob"] * len(rows) + ["text"]
