@@ -124,11 +124,13 @@ def event_values(
     """Rows as the values of `EVENT_COLUMNS`: `row_values` with each IRI as the id of its prefix
     and its suffix (`Prefixes.splitters`: memos of the values split in this transaction, and
     what splits a new one for ``sensor`` and ``site``, and for the others), each time as `time`
-    stores it (store/times.py) and the event key as `key` does (store/keys.py). Built in one tuple when no value needs fixing (nearly
-    every row: this runs for every event stored)."""
+    stores it (store/times.py) and the event key as `key` does (store/keys.py). Built in one
+    tuple when no value needs fixing (nearly every row: this runs for every event stored)."""
     whole_memo, split_memo, whole, split = parts
     seen_whole, seen_split = whole_memo.get, split_memo.get
-    received, stored_received = None, None  # one receive time for all the rows of a request
+    # one receive time for all the rows of a request (a memo of the other times measured no
+    # faster: most are distinct, and the lookups cost what the conversions save)
+    received, stored_received = None, None
     out = []
     for row in rows:
         raw = row.raw
