@@ -219,7 +219,9 @@ def test_migrated_keys_still_deduplicate(tmp_path: Path) -> None:
         assert (again.accepted, again.duplicates) == (0, len(rows) + 1)
 
 
-@given(st.lists(instants, min_size=1, max_size=20), st.lists(_ODD, max_size=3))
+# stored key data never holds U+0000 (the store replaces it: common.NUL_REPLACEMENT), and SQLite's
+# substr stops at one
+@given(st.lists(instants, min_size=1, max_size=20), st.lists(_ODD.filter(lambda t: "\x00" not in t), max_size=3))
 def test_the_day_of_a_stored_time_is_the_date_of_its_text(moments: list[datetime], odd: list[str]) -> None:
     texts = [_canonical(d) for d in moments] + odd
     got = [_VIEW.execute(f"SELECT {day_sql('sqlite', ':t')}", {"t": time_key(t)}).fetchone()[0] for t in texts]

@@ -12,7 +12,8 @@ partitions' deletes compare it).
 
 from __future__ import annotations
 
-#: the SQL function migration 0016 converts stored keys with (registered on every connection)
+#: the SQL function migration 0016 converts stored keys with (`stored_key`, registered by the
+#: store on its write connection)
 STORED_KEY = "caliper_stored_key"
 
 #: SQLite's expression that gives a stored key (``{0}``) back as text

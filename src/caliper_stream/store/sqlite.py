@@ -36,6 +36,7 @@ from caliper_stream.store.base import Backlog, Inboxed, WriteResult
 from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, attribute
 from caliper_stream.store.inbox_file import InboxFile, inbox_path
 from caliper_stream.store.keys import STORED_KEY, stored_key
+from caliper_stream.store.times import STORED_TIME, time_key
 
 Durability = Literal["normal", "full"]
 
@@ -159,7 +160,9 @@ class SQLiteStore(SQLStore):
                 conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 page_size = conn.execute("PRAGMA page_size").fetchone()[0]
                 conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_BYTES // page_size}")
-                conn.create_function(STORED_KEY, 1, stored_key, deterministic=True)  # for migration 0016
+                # migration 0016 converts stored rows with the writer's own rules
+                conn.create_function(STORED_KEY, 1, stored_key, deterministic=True)
+                conn.create_function(STORED_TIME, 1, time_key, deterministic=True)
         except sqlite3.Error as exc:
             raise _error(exc, f"cannot open {self.path}") from exc
         return conn

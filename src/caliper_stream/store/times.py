@@ -20,6 +20,9 @@ from datetime import UTC, datetime, timedelta
 _parse = datetime.fromisoformat
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
+#: the SQL function migration 0016 converts stored times with (`time_key`, registered by the
+#: store on its write connection)
+STORED_TIME = "caliper_stored_time"
 #: SQLite's expression that gives a stored time (``{0}``) back as the text it was
 VIEW_FORMAT = (
     "CASE WHEN typeof({0}) = 'integer' THEN strftime('%Y-%m-%dT%H:%M:%fZ', {0} / 1000.0, 'unixepoch')"

@@ -5,11 +5,13 @@
 -- seven indexes end in event_time: 24 bytes of text there are 6 as an integer.
 -- A column's declared type decides what SQLite converts on insert, and TEXT would turn the
 -- integers back into text, so the table is rebuilt (one pass) with these five columns untyped.
+-- The values are converted by the writer's own functions, which the store registers on its
+-- write connection (caliper_stored_time, caliper_stored_key: store/times.py, store/keys.py), so
+-- rows stored before and after this migration follow one rule.
 -- event_view formats the integers again, so every reader sees the times it saw before, and
 -- shows the stored event_time as event_at: ranges of times compare with it (store/times.py).
--- The event key is stored as the 16 bytes its 32 hex digits spell (any other key stays text),
--- by the function the store registers for this (store/keys.py): it is in the table and in its
--- unique index, and the view shows it as text again.
+-- The event key is stored as the 16 bytes its 32 hex digits spell (any other key stays text):
+-- it is in the table and in its unique index, and the view shows it as text again.
 -- bi_grades, which read events, reads event_view now.
 DROP VIEW bi_events;
 DROP VIEW bi_grades;
@@ -66,14 +68,8 @@ SELECT
     version,
     type,
     action,
-    CASE WHEN event_time GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
-        AND substr(event_time, 1, 4) <> '0000'
-        AND strftime('%Y-%m-%dT%H:%M:%fZ', (CAST(strftime('%s', event_time) AS INTEGER) * 1000 + CAST(substr(event_time, 21, 3) AS INTEGER)) / 1000.0, 'unixepoch') = event_time
-        THEN (CAST(strftime('%s', event_time) AS INTEGER) * 1000 + CAST(substr(event_time, 21, 3) AS INTEGER)) ELSE event_time END,
-    CASE WHEN send_time GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
-        AND substr(send_time, 1, 4) <> '0000'
-        AND strftime('%Y-%m-%dT%H:%M:%fZ', (CAST(strftime('%s', send_time) AS INTEGER) * 1000 + CAST(substr(send_time, 21, 3) AS INTEGER)) / 1000.0, 'unixepoch') = send_time
-        THEN (CAST(strftime('%s', send_time) AS INTEGER) * 1000 + CAST(substr(send_time, 21, 3) AS INTEGER)) ELSE send_time END,
+    caliper_stored_time(event_time),
+    caliper_stored_time(send_time),
     user_uuid,
     user_pk,
     user_external_id,
@@ -89,20 +85,11 @@ SELECT
     max_score,
     grade_action,
     question_type,
-    CASE WHEN started_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
-        AND substr(started_at, 1, 4) <> '0000'
-        AND strftime('%Y-%m-%dT%H:%M:%fZ', (CAST(strftime('%s', started_at) AS INTEGER) * 1000 + CAST(substr(started_at, 21, 3) AS INTEGER)) / 1000.0, 'unixepoch') = started_at
-        THEN (CAST(strftime('%s', started_at) AS INTEGER) * 1000 + CAST(substr(started_at, 21, 3) AS INTEGER)) ELSE started_at END,
-    CASE WHEN ended_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
-        AND substr(ended_at, 1, 4) <> '0000'
-        AND strftime('%Y-%m-%dT%H:%M:%fZ', (CAST(strftime('%s', ended_at) AS INTEGER) * 1000 + CAST(substr(ended_at, 21, 3) AS INTEGER)) / 1000.0, 'unixepoch') = ended_at
-        THEN (CAST(strftime('%s', ended_at) AS INTEGER) * 1000 + CAST(substr(ended_at, 21, 3) AS INTEGER)) ELSE ended_at END,
+    caliper_stored_time(started_at),
+    caliper_stored_time(ended_at),
     duration,
     source,
-    CASE WHEN received_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
-        AND substr(received_at, 1, 4) <> '0000'
-        AND strftime('%Y-%m-%dT%H:%M:%fZ', (CAST(strftime('%s', received_at) AS INTEGER) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER)) / 1000.0, 'unixepoch') = received_at
-        THEN (CAST(strftime('%s', received_at) AS INTEGER) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER)) ELSE received_at END,
+    caliper_stored_time(received_at),
     original_type,
     raw_codec,
     sensor_prefix,
