@@ -8,6 +8,8 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -17,6 +19,7 @@ from caliper_stream.ingest import Batch, prepare
 from caliper_stream.read import read_bytes
 from caliper_stream.store import Store, open_store
 from caliper_stream.store.base import Backlog, Inboxed
+from caliper_stream.store.inbox_file import CHECKPOINT_BYTES, InboxFile
 
 V1P1 = "http://purl.imsglobal.org/ctx/caliper/v1p1"
 
@@ -268,3 +271,56 @@ def test_sqlite_a_new_inbox_file_has_64_kib_pages(sqlite_url: str) -> None:
         assert store.inbox_backlog() == Backlog(1, 3, len(body("page")))
     with contextlib.closing(sqlite3.connect(path + "-inbox")) as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == 65536
+
+
+def _wal_size(path: str) -> int:
+    with contextlib.suppress(FileNotFoundError):
+        return os.path.getsize(path + "-wal")
+    return 0
+
+
+def test_sqlite_the_inbox_wal_starts_over_under_continuous_inserts(tmp_path: Path) -> None:
+    """The checkpointer copies the WAL back behind the inserts and makes it start over: under
+    a steady stream of acknowledgements the WAL stays near `CHECKPOINT_BYTES`, instead of
+    growing to the writer's backstop (which would checkpoint on an acknowledgement's time)."""
+    path = str(tmp_path / "x-inbox")
+    inbox = InboxFile(path, synchronous="NORMAL", busy_timeout=5.0)
+    big = os.urandom(1 << 20) * 2  # 2 MiB, incompressible to the page cache's eyes
+    written, largest = 0, 0
+    try:
+        for _ in range(80):  # 160 MiB, past what one checkpoint covers several times
+            inbox.put([Inboxed(big, "learn", "2026-01-01T00:00:00.000Z", events=100)], 0)
+            written += len(big)
+            largest = max(largest, _wal_size(path))
+            time.sleep(0.005)
+    finally:
+        inbox.close()
+    assert written > 4 * CHECKPOINT_BYTES
+    assert largest < written // 2, f"the WAL grew to {largest >> 20} MiB of {written >> 20} MiB written"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT count(*), sum(bytes) FROM inbox").fetchone() == (80, written)
+
+
+def test_sqlite_a_long_reader_of_the_inbox_does_not_hold_up_inserts(tmp_path: Path) -> None:
+    """A checkpoint that cannot finish (a reader holds an old snapshot) gives up within
+    `RESTART_WAIT` instead of making the inserts wait behind it."""
+    path = str(tmp_path / "x-inbox")
+    inbox = InboxFile(path, synchronous="NORMAL", busy_timeout=5.0)
+    big = os.urandom(1 << 20) * 2
+    inbox.put([Inboxed(big, "learn", "2026-01-01T00:00:00.000Z", events=100)], 0)
+    reader = sqlite3.connect(path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM inbox").fetchone()  # holds its snapshot
+        slowest = 0.0
+        for _ in range(30):
+            started = time.perf_counter()
+            inbox.put([Inboxed(big, "learn", "2026-01-01T00:00:00.000Z", events=100)], 0)
+            slowest = max(slowest, time.perf_counter() - started)
+        assert slowest < 2.0, f"an insert waited {slowest:.2f} s behind the checkpointer"
+        reader.execute("COMMIT")
+    finally:
+        reader.close()
+        inbox.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT count(*) FROM inbox").fetchone()[0] == 31

@@ -31,9 +31,9 @@ def serve(
     inbox_backlog: Annotated[
         str,
         typer.Option("--inbox-backlog", metavar="EVENTS_OR_BYTES",
-                     help="Digest backlog above which requests get 429: events (100000) or bytes of "
-                     "inboxed bodies (512MiB, 2GB)."),
-    ] = "100000",
+                     help="Digest backlog above which requests get 429: bytes of inboxed bodies "
+                     "(2GiB, 512MiB) or a number of events (100000)."),
+    ] = "2GiB",
     latency_budget: Annotated[
         float, typer.Option("--latency-budget", help="Seconds a request should take at most: requests in "
                             "progress beyond what the server finishes in this time get 429.")

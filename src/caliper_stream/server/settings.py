@@ -33,9 +33,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: process crash, which is what a killed server needs, at a fraction of the fsyncs.
     durability: Durability = "normal"
     #: Events waiting to be digested (in the inbox, or held by this process) above which new
-    #: requests get 429; and/or the same in bytes of inboxed bodies (None: no limit).
-    inbox_backlog_events: int | None = 100_000
-    inbox_backlog_bytes: int | None = None
+    #: requests get 429; and/or the same in bytes of inboxed bodies (None: no limit). By bytes
+    #: by default: what a backlog costs is disk, and Learn's retry policy is unknown, so a
+    #: burst (the nightly grades) is absorbed rather than refused (2 GiB ≈ 400,000 of Learn's
+    #: 5 KB assessment events, ≈ 40 s of lag at the digest rates of docs/performance.md).
+    inbox_backlog_events: int | None = None
+    inbox_backlog_bytes: int | None = 2 * 1024**3
     #: Seconds a request should take at most: requests in progress beyond what the server
     #: finishes in this time get 429 (`overload.RequestGate`).
     latency_budget: float = 2.0

@@ -15,6 +15,14 @@ no body can ever hide below it.
 
 Durability is the database's: WAL, with the same ``synchronous`` setting.
 
+Checkpoints run behind the acknowledgements, on a connection of their own (`_Checkpointer`):
+a checkpoint copies the WAL's bodies into the file and syncs it, and run by the committing
+connection (SQLite's automatic checkpoint) it held the inbox's lock while it did, so every
+request waiting for an acknowledgement waited for it too (p99 325 ms at 8 connections, against
+70 ms with none during the run). A passive checkpoint from another connection does not block
+the writer; SQLite starts the WAL over at the first commit after one caught up. Should the
+checkpointer fall behind, the writer's own automatic checkpoint, set far higher, bounds the WAL.
+
 The backlog (rows, events and bytes above the mark: /metrics, /readyz and the 429 limit ask
 for it twice a second) is counted from the index ``inbox_backlog`` on (id, events, bytes),
 which holds a few bytes per row, instead of stepping through the table's pages, which hold
@@ -57,6 +65,12 @@ _UNSIZED = "SELECT coalesce(sum(length(body)), 0) FROM inbox WHERE id > ? AND by
 #: with 4 KiB pages each is a chain of ~80 overflow pages, with 64 KiB pages ~5. Unlike the
 #: database, the inbox has no random-key index whose leaf pages every commit rewrites.
 PAGE_SIZE = 65536
+#: WAL bytes written since the last checkpoint after which the checkpointer is woken.
+CHECKPOINT_BYTES = 16 * 1024 * 1024
+#: The writer's own automatic checkpoint (a backstop when the checkpointer falls behind).
+BACKSTOP_BYTES = 512 * 1024 * 1024
+#: Seconds the checkpointer's RESTART waits for the digester's read to end (it holds up puts).
+RESTART_WAIT = 0.2
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM inbox WHERE id > ? ORDER BY id LIMIT ?"
 
 
@@ -91,6 +105,7 @@ class InboxFile:
         self.busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._checkpointer: _Checkpointer | None = None
 
     def exists(self) -> bool:
         return self._conn is not None or self.path == ":memory:" or Path(self.path).is_file()
@@ -106,6 +121,7 @@ class InboxFile:
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_BYTES // PAGE_SIZE}")
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(_DDL)
             _upgrade(conn)
@@ -147,6 +163,10 @@ class InboxFile:
             conn.execute("COMMIT")
 
         self._run(digested_through, "write failed", work)
+        if self.path != ":memory:":
+            if self._checkpointer is None:
+                self._checkpointer = _Checkpointer(self.path, self._lock)
+            self._checkpointer.wrote(sum(len(b.body) for b in bodies))
 
     def pending(self, digested_through: int, limit: int) -> list[Inboxed]:
         """The oldest `limit` bodies above the mark."""
@@ -201,5 +221,54 @@ class InboxFile:
             self._conn = None
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         with self._lock:
             self._drop()
+
+
+class _Checkpointer:
+    """A thread that checkpoints the inbox's WAL each time `CHECKPOINT_BYTES` were written."""
+
+    def __init__(self, path: str, lock: threading.Lock) -> None:
+        self.path = path
+        self._lock = lock
+        self._written = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="caliper-stream-inbox-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wrote(self, size: int) -> None:
+        self._written += size
+        if self._written >= CHECKPOINT_BYTES:
+            self._written = 0
+            self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            with suppress(sqlite3.Error):  # not fatal: the next wake retries, the backstop bounds the WAL
+                self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """The bulk of the copy and its sync while puts go on (PASSIVE), then the rest between
+        two puts (RESTART: under the inbox's lock, so it does not wait behind a busy writer
+        for ever), after which the next put starts the WAL over. A connection per checkpoint:
+        nothing is held open on a file that may be replaced meanwhile."""
+        conn = sqlite3.connect(self.path, timeout=RESTART_WAIT, isolation_level=None)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            with self._lock:
+                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
