@@ -20,8 +20,9 @@ a checkpoint copies the WAL's bodies into the file and syncs it, and run by the 
 connection (SQLite's automatic checkpoint) it held the inbox's lock while it did, so every
 request waiting for an acknowledgement waited for it too (p99 325 ms at 8 connections, against
 70 ms with none during the run). A passive checkpoint from another connection does not block
-the writer; SQLite starts the WAL over at the first commit after one caught up. Should the
-checkpointer fall behind, the writer's own automatic checkpoint, set far higher, bounds the WAL.
+the writer, but under steady inserts it never catches up, so the WAL never starts over; a short
+RESTART between two inserts finishes it. Should the checkpointer fall behind, the writer's own
+automatic checkpoint, set far higher, bounds the WAL.
 
 The backlog (rows, events and bytes above the mark: /metrics, /readyz and the 429 limit ask
 for it twice a second) is counted from the index ``inbox_backlog`` on (id, events, bytes),
