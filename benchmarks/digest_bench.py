@@ -17,6 +17,12 @@ payload, in µs per stored event:
   ratio to ``digest`` is the one to compare across runs.
 
 Run it with ``CALIPER_STREAM_PURE=1`` to time the sources instead of the compiled modules.
+
+``--growth N`` times the digest as the store grows instead: N bodies inboxed and digested 100 at
+a time into one store, per claim of ``--claims`` (events per digest transaction, each on a fresh
+store), printing µs per event of every 100 bodies:
+
+    python benchmarks/digest_bench.py --growth 1600 --payloads sim --claims 2000,20000
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from pathlib import Path
 from caliper_stream.compiled import status
 from caliper_stream.server.storage import digest_body, digest_once
 from caliper_stream.store import open_store
-from caliper_stream.store.base import Inboxed
+from caliper_stream.store.base import Claim, Inboxed
 from learn_payloads import envelope, sample_events, simulated_bodies, simulated_envelope
 from reference_store import SQLiteSink
 
@@ -100,18 +106,47 @@ def measure(payload: str, count: int, work: Path) -> None:
           f"   {ref / digest:5.2f}   {os.getloadavg()[0]:4.1f}")
 
 
+def growth(payload: str, count: int, claims: list[int], work: Path) -> None:
+    """µs per event of each 100 bodies digested, as one store grows, for each claim size."""
+    print(f"{payload}: µs per event digested, by events in the store, per claim (events per digest)")
+    columns: dict[int, list[float]] = {}
+    for claim in claims:
+        store = open_store(f"sqlite:///{work / f'{payload}-growth-{claim}.db'}")
+        try:
+            for _ in range(0, count, 100):
+                store.inbox_put([Inboxed(body=b, source="bench", received_at="2026-12-02T00:00:00.000Z", events=100)
+                                 for b in bodies(payload, 100)])
+                started, stored = time.perf_counter(), 0
+                while (info := digest_once(store, MAX_INFLATED, None, Claim(events=claim))).requests:
+                    stored += info.events
+                columns.setdefault(claim, []).append(1e6 * (time.perf_counter() - started) / stored)
+        finally:
+            store.close()
+    print("  events " + "".join(f"{c:>10,}" for c in claims))
+    for i in range(len(columns[claims[0]])):
+        print(f"{(i + 1) * 10_000:>8,} " + "".join(f"{columns[c][i]:10.1f}" for c in claims))
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bodies", type=int, default=300, help="100-event bodies per payload")
     ap.add_argument("--payloads", default="learn,sim")
     ap.add_argument("--dir", type=Path, default=None, help="where the SQLite files go (default: a temporary directory)")
+    ap.add_argument("--growth", type=int, default=0, metavar="N",
+                    help="time N bodies digested 100 at a time into one growing store, per claim")
+    ap.add_argument("--claims", default="2000,20000", help="with --growth: events per digest transaction")
     args = ap.parse_args()
     print(f"modules: {status()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
-    print("µs per event; ratio = reference / digest (the digest's share of the reference's speed)")
-    print("payload  events   stored   digest    parse     rows reference   ratio  load")
+    if not args.growth:
+        print("µs per event; ratio = reference / digest (the digest's share of the reference's speed)")
+        print("payload  events   stored   digest    parse     rows reference   ratio  load")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for payload in args.payloads.split(","):
-            measure(payload, args.bodies, Path(tmp))
+            if args.growth:
+                growth(payload, args.growth, [int(c) for c in args.claims.split(",")], Path(tmp))
+            else:
+                measure(payload, args.bodies, Path(tmp))
 
 
 if __name__ == "__main__":

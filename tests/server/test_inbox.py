@@ -22,6 +22,7 @@ from payloads import V1P1, envelope, ids, learn_events
 from caliper_stream.ingest import now
 from caliper_stream.server.ingest import inboxable
 from caliper_stream.server.payload import TooLarge, parse
+from caliper_stream.store.base import Claim
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "privacy"))
 import termdata
@@ -60,7 +61,7 @@ def test_an_envelope_is_acknowledged_from_the_inbox_and_digested_behind(fresh: S
         r = site.post(envelope(events), summary=False)
         assert (r.status_code, r.content) == (200, b"")
         assert inbox_rows(site) == 1  # durable before the answer, as sent
-        assert [(b.body, b.events) for b in site.store.inbox.pending(0, 10)] == [(envelope(events), 100)]  # type: ignore[attr-defined]
+        assert [(b.body, b.events) for b in site.store.inbox.pending(0, Claim())] == [(envelope(events), 100)]  # type: ignore[attr-defined]
         assert site.count_ids(ids(events)) == 0
         # the backlog (100 events) is now past --inbox-backlog 150 once another 100 arrive
         assert site.post(envelope(learn_events(100)), summary=False).status_code == 200

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from storekit import raw_connection, schema_before
 
 from caliper_stream.ingest import Batch, prepare
 from caliper_stream.read import read_bytes
 from caliper_stream.store import Store, open_store
-from caliper_stream.store.base import Backlog, Inboxed
+from caliper_stream.store.base import Backlog, Claim, Inboxed
 from caliper_stream.store.inbox_file import CHECKPOINT_BYTES, InboxFile
 
 V1P1 = "http://purl.imsglobal.org/ctx/caliper/v1p1"
@@ -45,13 +47,13 @@ def test_bodies_are_digested_once_into_events_and_the_rows_deleted(store: Store)
     assert (backlog.rows, backlog.events) == (2, 5)
     assert backlog.bytes > 0
     assert store.stats().inbox == backlog
-    results = store.digest_inbox(10, digest)
+    results = store.digest_inbox(Claim(), digest)
     assert [(r.accepted, r.duplicates) for r in results] == [(3, 0), (2, 0)]
     assert store.inbox_backlog() == Backlog()
-    assert store.digest_inbox(10, digest) == []
+    assert store.digest_inbox(Claim(), digest) == []
     # the same body again (a digest redone after a crash, or a retry): nothing stored twice
     store.inbox_put([Inboxed(body("a"), "learn", "2026-01-01T00:00:02.000Z", events=3)])
-    assert [(r.accepted, r.duplicates) for r in store.digest_inbox(10, digest)] == [(0, 3)]
+    assert [(r.accepted, r.duplicates) for r in store.digest_inbox(Claim(), digest)] == [(0, 3)]
     assert store.query("SELECT count(*), count(DISTINCT event_key) FROM events")[0] == (5, 5)
     assert {r[0] for r in store.query("SELECT received_at FROM event_view")} == {
         "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:01.000Z"}
@@ -64,11 +66,41 @@ def test_a_failing_digest_leaves_its_rows_in_the_inbox(store: Store) -> None:
         raise RuntimeError("killed mid-digest")
 
     with pytest.raises(RuntimeError):
-        store.digest_inbox(10, broken)
+        store.digest_inbox(Claim(), broken)
     assert store.inbox_backlog().rows == 1
     assert store.query("SELECT count(*) FROM events")[0][0] == 0
-    assert len(store.digest_inbox(10, digest)) == 1
+    assert len(store.digest_inbox(Claim(), digest)) == 1
     assert store.query("SELECT count(*) FROM events")[0][0] == 3
+
+
+def test_a_digest_claims_the_oldest_bodies_within_its_events_and_bytes(store: Store) -> None:
+    bodies = [body(f"w{i}", n) for i, n in enumerate((3, 3, 3, 40, 3))]
+    store.inbox_put([Inboxed(b, "learn", "2026-01-01T00:00:00.000Z", events=n)
+                     for b, n in zip(bodies, (3, 3, 3, 40, 3), strict=True)])
+    claimed: list[list[int]] = []
+
+    def sizes(items: list[Inboxed]) -> list[Batch]:
+        claimed.append([i.events for i in items])
+        return digest(items)
+
+    store.digest_inbox(Claim(events=7), sizes)  # 3 + 3; a third would pass 7
+    store.digest_inbox(Claim(events=7), sizes)  # 3; the next one (40) would pass 7
+    store.digest_inbox(Claim(events=7), sizes)  # one body at least, whatever it holds
+    store.digest_inbox(Claim(size=len(bodies[4]) - 1), sizes)  # one at least, by bytes too
+    assert claimed == [[3, 3], [3], [40], [3]]
+    assert store.query("SELECT count(*) FROM events")[0][0] == 52
+    assert store.digest_inbox(Claim(), sizes) == []
+    assert store.inbox_backlog() == Backlog()
+
+
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 1000)), max_size=20),
+       st.integers(1, 200), st.integers(1, 5000))
+def test_a_claim_takes_the_longest_prefix_within_its_bounds(sizes: list[tuple[int, int]], events: int, size: int) -> None:
+    claim = Claim(events=events, size=size)
+    n = claim.take(sizes)
+    within = [sum(max(1, e) for e, _ in sizes[:k]) <= events and sum(b for _, b in sizes[:k]) <= size
+              for k in range(len(sizes) + 1)]
+    assert n == (min(1, len(sizes)) if not any(within[1:]) else max(k for k, ok in enumerate(within) if ok))
 
 
 @pytest.mark.postgres
@@ -87,7 +119,7 @@ def test_replicas_claim_disjoint_rows(pg_url: str) -> None:
             assert release.wait(30)
             return digest(items)
 
-        worker = threading.Thread(target=lambda: first.digest_inbox(2, slow))
+        worker = threading.Thread(target=lambda: first.digest_inbox(Claim(events=2), slow))
         worker.start()
         assert holding.wait(30)
 
@@ -95,7 +127,7 @@ def test_replicas_claim_disjoint_rows(pg_url: str) -> None:
             seen["second"] = [i.id for i in items]
             return digest(items)
 
-        assert len(second.digest_inbox(10, fast)) == 2
+        assert len(second.digest_inbox(Claim(), fast)) == 2
         release.set()
         worker.join(30)
         assert not set(seen["first"]) & set(seen["second"])
@@ -121,7 +153,7 @@ def test_migration_0008_adds_the_inbox_to_a_store_holding_events(dialect: str, r
         assert store.query("SELECT event_key FROM event_view") == [("k1",)]
         assert store.inbox_backlog() == Backlog()
         store.inbox_put([Inboxed(body("m"), "learn", "2026-01-01T00:00:00.000Z", events=3)])
-        assert [r.accepted for r in store.digest_inbox(10, digest)] == [3]
+        assert [r.accepted for r in store.digest_inbox(Claim(), digest)] == [3]
     finally:
         store.close()
 
@@ -141,7 +173,7 @@ def test_digested_events_are_compressed_once_the_store_trains_its_dictionary(sto
         ]
         bodies.append(msgspec.json.encode({"sensor": "s", "sendTime": "2021-01-05T14:50:26.769Z", "dataVersion": V1P1, "data": events}))
     store.inbox_put([Inboxed(raw, "learn", "2026-01-01T00:00:00.000Z", events=100) for raw in bodies])
-    while store.digest_inbox(5, digest):
+    while store.digest_inbox(Claim(events=500), digest):
         pass
     sent = {e.raw for raw in bodies for e in read_bytes(raw, "learn")}
     rows = store.query("SELECT raw_codec, raw FROM events")
@@ -161,7 +193,7 @@ def test_sqlite_acknowledges_while_the_database_is_locked_by_a_digest(sqlite_url
         store.inbox_put([Inboxed(body("locked"), "learn", "2026-01-01T00:00:00.000Z", events=3)])
         assert store.inbox_backlog().rows == 1
         holder.execute("ROLLBACK")
-        assert [r.accepted for r in store.digest_inbox(10, digest)] == [3]
+        assert [r.accepted for r in store.digest_inbox(Claim(), digest)] == [3]
     finally:
         holder.close()
         store.close()
@@ -174,14 +206,14 @@ def test_sqlite_a_lost_inbox_file_starts_its_ids_above_the_digested_mark(sqlite_
     path = sqlite_url.removeprefix("sqlite:///")
     with open_store(sqlite_url) as store:
         store.inbox_put([Inboxed(body(f"l{i}"), "learn", "2026-01-01T00:00:00.000Z", events=3) for i in range(3)])
-        assert len(store.digest_inbox(10, digest)) == 3
+        assert len(store.digest_inbox(Claim(), digest)) == 3
     for suffix in ("-inbox", "-inbox-wal", "-inbox-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(path + suffix)
     with open_store(sqlite_url) as store:
         store.inbox_put([Inboxed(body("after"), "learn", "2026-01-01T00:00:00.000Z", events=3)])
         assert store.inbox_backlog().rows == 1
-        assert [r.accepted for r in store.digest_inbox(10, digest)] == [3]
+        assert [r.accepted for r in store.digest_inbox(Claim(), digest)] == [3]
         assert store.query("SELECT count(*) FROM events")[0][0] == 12
 
 
@@ -196,14 +228,14 @@ def test_sqlite_two_digesters_of_the_same_bodies_store_them_once(sqlite_url: str
         def slow(items: list[Inboxed]) -> list[Batch]:
             seen.append(items)
             if len(seen) == 1:  # the first digester has read; the second digests meanwhile
-                assert [r.accepted for r in second.digest_inbox(10, digest)] == [3, 3]
+                assert [r.accepted for r in second.digest_inbox(Claim(), digest)] == [3, 3]
             return digest(items)
 
-        assert [(r.accepted, r.duplicates) for r in first.digest_inbox(10, slow)] == [(0, 0), (0, 0)]
+        assert [(r.accepted, r.duplicates) for r in first.digest_inbox(Claim(), slow)] == [(0, 0), (0, 0)]
         assert first.query("SELECT count(*), count(DISTINCT event_key) FROM events")[0] == (6, 6)
         assert first.inbox_backlog() == Backlog()
         first.checkpoint()  # purges digested bodies from the inbox file
-        assert first.inbox.pending(-1, 10) == []  # type: ignore[attr-defined]
+        assert first.inbox.pending(-1, Claim()) == []  # type: ignore[attr-defined]
     finally:
         first.close()
         second.close()
@@ -220,7 +252,7 @@ def test_erasure_waits_for_the_inbox_and_leaves_no_digested_body_in_its_file(sql
         store.inbox_put([Inboxed(body("erase"), "learn", "2026-01-01T00:00:00.000Z", events=3)])
         with pytest.raises(StoreUnavailable, match="wait in the inbox"):
             forget(store, "urn:a", actor="test")
-        assert len(store.digest_inbox(10, digest)) == 1
+        assert len(store.digest_inbox(Claim(), digest)) == 1
         forget(store, "urn:a", actor="test")  # the vacuum that ends an erasure
     with open(path + "-inbox", "rb") as f:
         assert b"urn:uuid:erase-0" not in f.read()
@@ -255,13 +287,36 @@ def test_sqlite_an_inbox_file_of_the_earlier_schema_is_upgraded_in_place(sqlite_
         new = body("new")
         store.inbox_put([Inboxed(new, "learn", "2026-01-01T00:00:01.000Z", events=3)])
         assert store.inbox_backlog() == Backlog(3, 8, len(old[0]) + len(old[1]) + len(new))
-        assert [r.accepted for r in store.digest_inbox(10, digest)] == [3, 2, 3]
+        assert [r.accepted for r in store.digest_inbox(Claim(), digest)] == [3, 2, 3]
         assert store.inbox_backlog() == Backlog()
     with contextlib.closing(sqlite3.connect(path + "-inbox")) as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096  # an existing file keeps its pages
         [(*_, plan)] = conn.execute(
             "EXPLAIN QUERY PLAN SELECT count(*), sum(events), sum(bytes) FROM inbox WHERE id > 0").fetchall()
         assert "COVERING INDEX inbox_backlog" in plan
+
+
+@pytest.mark.parametrize("read_bytes", [1, 2_500, 1 << 30])
+def test_sqlite_a_claim_is_read_in_pieces_and_whole(sqlite_url: str, read_bytes: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """However the claim is cut into reads (one per body, a few bodies, all at once), the digest
+    gets exactly the claimed bodies, oldest first."""
+    monkeypatch.setattr("caliper_stream.store.inbox_file.READ_BYTES", read_bytes)
+    sent = [body(f"p{i}", 1 + i % 4) for i in range(9)]
+    store = open_store(sqlite_url)
+    try:
+        store.inbox_put([Inboxed(b, "learn", "2026-01-01T00:00:00.000Z", events=1 + i % 4) for i, b in enumerate(sent)])
+        got: list[bytes] = []
+
+        def keep(items: list[Inboxed]) -> list[Batch]:
+            got.extend(i.body for i in items)
+            return digest(items)
+
+        assert len(store.digest_inbox(Claim(events=14), keep)) == 6  # 1+2+3+4+1+2 = 13; a 3 more would pass 14
+        assert len(store.digest_inbox(Claim(), keep)) == 3
+        assert got == sent
+    finally:
+        store.close()
 
 
 def test_sqlite_a_new_inbox_file_has_64_kib_pages(sqlite_url: str) -> None:

@@ -11,7 +11,7 @@ from storekit import schema_before
 from test_inbox_store import body, digest
 
 from caliper_stream.store import open_store
-from caliper_stream.store.base import Backlog, Inboxed
+from caliper_stream.store.base import Backlog, Claim, Inboxed
 
 pytestmark = pytest.mark.postgres
 
@@ -50,7 +50,7 @@ def test_waiting_bodies_keep_their_backlog_across_0013(pg_url: str) -> None:
         assert store.inbox_backlog() == _direct(pg_url) == Backlog(7, 18, before.bytes + sum(len(b) for b in new)
                                                                    + len(body("legacy", 1)))
 
-        while store.digest_inbox(3, digest):
+        while store.digest_inbox(Claim(events=5), digest):
             pass
         assert store.inbox_backlog() == _direct(pg_url) == Backlog()
         assert store.query("SELECT count(*) FROM events")[0][0] == 18

@@ -37,12 +37,12 @@ from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.ingest import Batch, Protection
 from caliper_stream.problems import Problem
 from caliper_stream.server.payload import TooLarge, parse, refuse
-from caliper_stream.store.base import Inboxed, Store
+from caliper_stream.store.base import Claim, Inboxed, Store
 
 _CHILD_MAIN = "import sys; from caliper_stream.server.storage import main; main(sys.argv[1:])"
 STOP_TIMEOUT = 30.0  # more than DRAIN_SECONDS plus one digest
-#: Inbox rows claimed per digest (≈ 2,000 events of Learn's 100-event envelopes).
-DIGEST_ROWS = 20
+#: What one digest claims from the inbox (`Claim`: up to 20,000 events and 64 MiB of bodies).
+DIGEST = Claim()
 #: Seconds between looks at an inbox nobody nudged about (other replicas' rows, restarts).
 POLL_SECONDS = 0.5
 #: Seconds without work after which the store is checkpointed (SQLite's WAL truncated).
@@ -169,7 +169,7 @@ def digest_body(item: Inboxed, max_inflated: int, protection: Protection | None)
     return batch, parsed.row_types, parsed.rejected_types
 
 
-def digest_once(store: Store, max_inflated: int, protection: Protection | None, rows: int = DIGEST_ROWS) -> DigestInfo:
+def digest_once(store: Store, max_inflated: int, protection: Protection | None, claim: Claim = DIGEST) -> DigestInfo:
     """One digest transaction; `DigestInfo` with ``requests == 0`` when the inbox is empty."""
     from caliper_stream.server.metrics import type_label
     from caliper_stream.store.writer import isolate
@@ -190,7 +190,7 @@ def digest_once(store: Store, max_inflated: int, protection: Protection | None, 
 
     isolated = 0
     try:
-        results = store.digest_inbox(rows, work)
+        results = store.digest_inbox(claim, work)
     except StoreUnavailable:
         raise
     except StoreError:

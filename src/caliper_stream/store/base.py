@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -132,6 +132,29 @@ class Inboxed(msgspec.Struct):
     def __len__(self) -> int:
         """Rows this body weighs in a group commit: one, or its events."""
         return max(1, self.events)
+
+
+class Claim(msgspec.Struct, frozen=True):
+    """How much one digest takes from the inbox: the oldest bodies, as long as their events
+    stay within `events` and their stored bytes within `size` (always one body at least).
+
+    Bounded by events, not bodies: a transaction rewrites every index page its rows land on,
+    and as the indexes grow its rows land on ever more pages, so small transactions cost more
+    per event the larger the store (docs/server.md, "Digest size"). Bounded by bytes, so that a
+    digest's memory stays bounded whatever the bodies weigh."""
+
+    events: int = 20_000
+    size: int = 64 * 1024 * 1024
+
+    def take(self, sizes: Iterable[tuple[int, int]]) -> int:
+        """How many of the bodies whose (events, bytes) are `sizes`, oldest first, one digest takes."""
+        count = events = size = 0
+        for n, b in sizes:
+            events, size = events + max(1, n), size + b
+            if count and (events > self.events or size > self.size):
+                break
+            count += 1
+        return count
 
 
 class Backlog(msgspec.Struct, frozen=True):
@@ -320,8 +343,8 @@ class Store(Protocol):
         """Insert `bodies` into the inbox in ONE transaction (durable on return)."""
         ...
 
-    def digest_inbox(self, limit: int, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
-        """In ONE transaction: claim up to `limit` inbox rows (oldest first; PostgreSQL: ``FOR
+    def digest_inbox(self, claim: Claim, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
+        """In ONE transaction: claim the oldest inbox rows within `claim` (PostgreSQL: ``FOR
         UPDATE SKIP LOCKED``, so that replicas share them), store the batches `work` makes of
         them (events dedupe on key, dead letters on digest: a digest redone stores nothing twice)
         and delete the rows; returns one result per claimed row (none: the inbox is empty)."""

@@ -26,6 +26,7 @@ from caliper_stream.store.base import (
     ROLES,
     ApiKey,
     Backlog,
+    Claim,
     Count,
     CourseName,
     DashboardSession,
@@ -430,7 +431,7 @@ class SQLStore(ABC):
     def inbox_put(self, bodies: Sequence[Inboxed]) -> None: ...
 
     @abstractmethod
-    def digest_inbox(self, limit: int, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]: ...
+    def digest_inbox(self, claim: Claim, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]: ...
 
     @abstractmethod
     def inbox_delete(self, ids: Sequence[int]) -> None: ...

@@ -41,7 +41,7 @@ from typing import Any
 
 from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.store.base import INBOX_COLUMNS as COLUMNS
-from caliper_stream.store.base import Backlog, Inboxed
+from caliper_stream.store.base import Backlog, Claim, Inboxed
 
 _DDL = """CREATE TABLE IF NOT EXISTS inbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -72,7 +72,12 @@ CHECKPOINT_BYTES = 16 * 1024 * 1024
 BACKSTOP_BYTES = 512 * 1024 * 1024
 #: Seconds the checkpointer's RESTART waits for the digester's read to end (it holds up puts).
 RESTART_WAIT = 0.2
+#: Bytes of bodies the digester reads per statement: each read is a snapshot a RESTART waits
+#: for, so a digest's claim (up to 64 MiB) is read in pieces (whole, it held puts up for 0.2 s).
+READ_BYTES = 8 * 1024 * 1024
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM inbox WHERE id > ? ORDER BY id LIMIT ?"
+#: What `Claim.take` weighs: each body's events and bytes (rows of the earlier schema: its length).
+_SIZES = "SELECT events, coalesce(bytes, length(body)) FROM inbox WHERE id > ? ORDER BY id LIMIT ?"
 
 
 def inbox_path(database: str) -> str:
@@ -169,14 +174,26 @@ class InboxFile:
                 self._checkpointer = _Checkpointer(self.path, self._lock)
             self._checkpointer.wrote(sum(len(b.body) for b in bodies))
 
-    def pending(self, digested_through: int, limit: int) -> list[Inboxed]:
-        """The oldest `limit` bodies above the mark."""
+    def pending(self, digested_through: int, claim: Claim) -> list[Inboxed]:
+        """The oldest bodies above the mark, within `claim`."""
         if not self.exists():
             return []
 
         def work(conn: sqlite3.Connection) -> list[Inboxed]:
-            rows = conn.execute(_SELECT, (digested_through, limit)).fetchall()
-            return [Inboxed(bytes(r[1]), r[2], r[3], r[4], int(r[5]), bool(r[6]), id=int(r[0])) for r in rows]
+            sizes = conn.execute(_SIZES, (digested_through, claim.events)).fetchall()
+            count = claim.take(sizes)
+            out: list[Inboxed] = []
+            after, start, weight = digested_through, 0, 0
+            for i, (_, size) in enumerate(sizes[:count], start=1):
+                weight += size
+                if weight < READ_BYTES and i < count:
+                    continue
+                rows = conn.execute(_SELECT, (after, i - start)).fetchall()
+                out += [Inboxed(bytes(r[1]), r[2], r[3], r[4], int(r[5]), bool(r[6]), id=int(r[0])) for r in rows]
+                if len(rows) < i - start:  # purged meanwhile: digested by another digester
+                    break
+                after, start, weight = out[-1].id, i, 0
+            return out
 
         return self._run(digested_through, "read failed", work)  # type: ignore[no-any-return]
 

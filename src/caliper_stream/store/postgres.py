@@ -30,7 +30,7 @@ import psycopg.sql
 
 from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.ingest import Batch, Row
-from caliper_stream.store.base import INBOX_COLUMNS, Backlog, Inboxed, WriteResult
+from caliper_stream.store.base import INBOX_COLUMNS, Backlog, Claim, Inboxed, WriteResult
 from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, attribute, translate
 from caliper_stream.store.partitions import LOCK, month_of, months
 
@@ -43,6 +43,8 @@ _INBOX_BACKLOG = (
     "SELECT count(*), coalesce(sum(events), 0), coalesce(sum(bytes), 0), count(*) - count(bytes) FROM inbox"
 )
 _INBOX_UNSIZED = "SELECT coalesce(sum(length(body)), 0) FROM inbox WHERE bytes IS NULL"
+#: What `Claim.take` weighs: each body's events and bytes (rows of the earlier schema: its length).
+_INBOX_SIZES = "SELECT events, coalesce(bytes, length(body)) FROM inbox ORDER BY id LIMIT %s"
 
 _STAGE = "caliper_stream_stage"
 _FLOATS = {"score", "max_score"}
@@ -215,12 +217,16 @@ class PostgresStore(SQLStore):
                  for b in bodies],
             )
 
-    def digest_inbox(self, limit: int, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
+    def digest_inbox(self, claim: Claim, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
         """Claim, store and delete in ONE transaction: a replica killed mid-digest releases its
-        rows' locks with its connection, and another replica digests them."""
+        rows' locks with its connection, and another replica digests them. How many rows fit
+        the claim is weighed on the oldest ones, locked or not: while replicas share the inbox,
+        the rows then taken are the next unlocked ones, of about the same weight."""
         with self._writing() as cur:
+            cur.execute(_INBOX_SIZES, (claim.events,))
+            count = claim.take(cur.fetchall())
             cur.execute(
-                f"SELECT id, {', '.join(INBOX_COLUMNS)} FROM inbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", (limit,)
+                f"SELECT id, {', '.join(INBOX_COLUMNS)} FROM inbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", (count,)
             )
             claimed = [
                 Inboxed(bytes(r[1]), r[2], r[3], r[4], int(r[5]), bool(r[6]), id=int(r[0])) for r in cur.fetchall()

@@ -32,7 +32,7 @@ from typing import Any, Literal, cast
 
 from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.ingest import Batch, Row
-from caliper_stream.store.base import Backlog, Inboxed, WriteResult
+from caliper_stream.store.base import Backlog, Claim, Inboxed, WriteResult
 from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, attribute
 from caliper_stream.store.inbox_file import InboxFile, inbox_path
 from caliper_stream.store.keys import STORED_KEY, stored_key
@@ -265,11 +265,11 @@ class SQLiteStore(SQLStore):
             self.probe_write()
         self.inbox.put(bodies, self._digested_through())
 
-    def digest_inbox(self, limit: int, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
+    def digest_inbox(self, claim: Claim, work: Callable[[list[Inboxed]], list[Batch]]) -> list[WriteResult]:
         """Read the oldest bodies above the mark, parse them outside the write lock, then store
         their events and move the mark in ONE transaction. Bodies another digester stored
         meanwhile (a restart's old and new digester, for a moment) are skipped, not stored twice."""
-        claimed = self.inbox.pending(self._digested_through(), limit)
+        claimed = self.inbox.pending(self._digested_through(), claim)
         if not claimed:
             return []
         batches = work(claimed)
