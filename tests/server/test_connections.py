@@ -105,6 +105,30 @@ def test_header_sections_are_bounded_in_size_and_count(strict: Site) -> None:
     assert strict.post(envelope(learn_events(1))).status_code == 200
 
 
+def test_a_header_section_just_over_the_limit_is_refused_even_in_one_read(strict: Site) -> None:
+    """64 KiB is the limit whether the section trickles in or arrives whole with its body."""
+    body = envelope(learn_events(1))
+    head = (b"POST /caliper HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: "
+            + strict.key.encode() + b"\r\nX-Pad: " + b"p" * (66 * 1024) + b"\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\n\r\n")
+    data, _ = refused_header_section(strict, head + body)
+    assert data.startswith(b"HTTP/1.1 431"), data[:100]
+    assert b"application/problem+json" in data
+    fits = head.replace(b"p" * (66 * 1024), b"p" * (60 * 1024))
+    with connect(strict) as sock:
+        sock.sendall(fits + body)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+
+
+def test_pipelined_requests_are_each_answered(strict: Site) -> None:
+    get = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with connect(strict) as sock:
+        sock.sendall(get * 3 + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data, _ = read_all(sock)
+    assert data.count(b"HTTP/1.1 200") == 4
+
+
 def test_connections_per_client_are_capped(strict: Site) -> None:
     socks = [connect(strict) for _ in range(10)]
     try:

@@ -112,16 +112,15 @@ def serve(
 
 
 def _uvicorn_config(settings: Any, app: Any, **extra: Any) -> Any:
-    """uvicorn's configuration for `settings`: the guarded h11 protocol and the limits."""
+    """uvicorn's configuration for `settings`: the guarded httptools protocol and the limits."""
     import uvicorn
 
-    from caliper_stream.server.connections import GuardedH11Protocol
+    from caliper_stream.server.connections import GuardedHttpToolsProtocol
 
-    GuardedH11Protocol.configure(settings)
+    GuardedHttpToolsProtocol.configure(settings)
     return uvicorn.Config(
         app, host=settings.host, port=settings.port, access_log=False, log_level="warning",
-        timeout_graceful_shutdown=30, server_header=False, http=GuardedH11Protocol,
-        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_graceful_shutdown=30, server_header=False, http=GuardedHttpToolsProtocol,
         limit_concurrency=settings.max_connections, timeout_keep_alive=5, **extra,
     )
 
