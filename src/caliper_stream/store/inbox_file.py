@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,17 @@ READ_BYTES = 8 * 1024 * 1024
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM inbox WHERE id > ? ORDER BY id LIMIT ?"
 #: What `Claim.take` weighs: each body's events and bytes (rows of the earlier schema: its length).
 _SIZES = "SELECT events, coalesce(bytes, length(body)) FROM inbox WHERE id > ? ORDER BY id LIMIT ?"
+
+
+def _reads(sizes: Sequence[int]) -> Iterator[int]:
+    """How many of the bodies of `sizes` (bytes, oldest first) each read takes: as many as reach
+    `READ_BYTES`, the last read the rest."""
+    start, weight = 0, 0
+    for i, size in enumerate(sizes, start=1):
+        weight += size
+        if weight >= READ_BYTES or i == len(sizes):
+            yield i - start
+            start, weight = i, 0
 
 
 def inbox_path(database: str) -> str:
@@ -181,18 +192,14 @@ class InboxFile:
 
         def work(conn: sqlite3.Connection) -> list[Inboxed]:
             sizes = conn.execute(_SIZES, (digested_through, claim.events)).fetchall()
-            count = claim.take(sizes)
             out: list[Inboxed] = []
-            after, start, weight = digested_through, 0, 0
-            for i, (_, size) in enumerate(sizes[:count], start=1):
-                weight += size
-                if weight < READ_BYTES and i < count:
-                    continue
-                rows = conn.execute(_SELECT, (after, i - start)).fetchall()
+            after = digested_through
+            for n in _reads([size for _, size in sizes[: claim.take(sizes)]]):
+                rows = conn.execute(_SELECT, (after, n)).fetchall()
                 out += [Inboxed(bytes(r[1]), r[2], r[3], r[4], int(r[5]), bool(r[6]), id=int(r[0])) for r in rows]
-                if len(rows) < i - start:  # purged meanwhile: digested by another digester
+                if len(rows) < n:  # purged meanwhile: digested by another digester
                     break
-                after, start, weight = out[-1].id, i, 0
+                after = out[-1].id
             return out
 
         return self._run(digested_through, "read failed", work)  # type: ignore[no-any-return]
