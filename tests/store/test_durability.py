@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -83,6 +84,32 @@ def test_sqlite_commit_survives_kill_9(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{db}")
     try:
         assert store.query("SELECT count(*) FROM events") == [(5000,)]
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("configured", "used"), [("off", "on"), ("local", "local"), ("remote_apply", "remote_apply")])
+def test_postgres_commits_are_durable_whatever_synchronous_commit_says(
+    pg_url: str, configured: str, used: str
+) -> None:
+    """``synchronous_commit = off`` (here from the URL; a server, database or role setting is
+    the same to the session) would answer 2xx before the commit is on disk: the write
+    connection turns it on, also after a reconnect, and leaves every other setting alone."""
+    url = pg_url.replace("options=", f"options={quote(f'-c synchronous_commit={configured} ')}", 1)
+    store = open_store(url)
+    try:
+        assert isinstance(store, PostgresStore)
+        assert store.query("SHOW synchronous_commit") == [(configured,)]  # what the URL asked for
+        store.write(synthetic_rows(2))
+        assert store._conn is not None
+        assert store._conn.execute("SHOW synchronous_commit").fetchone() == (used,)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (store._conn.info.backend_pid,))
+        with pytest.raises(StoreUnavailable):
+            store.write(synthetic_rows(1))
+        assert store.write(synthetic_rows(3)).accepted == 3  # reconnected
+        assert store._conn.execute("SHOW synchronous_commit").fetchone() == (used,)
     finally:
         store.close()
 

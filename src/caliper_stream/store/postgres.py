@@ -9,8 +9,9 @@ pipeline mode (``benchmarks/store_bench.py``): 10–20 % faster at the 1000–20
 transactions of bulk import and group commit, on par for small ones (``method="executemany"``
 keeps the alternative available). Raw bytes are
 ``bytea`` so that anything Learn sends (raw control characters, even NUL) round-trips exactly.
-A commit returns after PostgreSQL's own durable commit (``synchronous_commit`` as configured
-on the server).
+A commit returns after PostgreSQL's own durable commit: the write connection runs with
+``synchronous_commit`` as configured, except ``off``, which it turns ``on`` (an answer of 2xx
+means the bytes are on disk; ``off`` could lose the last acknowledged commits in a crash).
 
 Connections: one write connection (under a lock, re-opened after a failure), one read
 connection per thread for `query`, and a fresh connection with a server-side cursor for each
@@ -79,6 +80,14 @@ _ITERSIZE = 500
 _cursor_names = count()
 
 
+def _durable_commits(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+    """Turn ``synchronous_commit`` on for this session when the server, database, role or URL
+    turned it off; any stricter setting (``remote_apply``, …) and ``local`` stay as they are."""
+    row = conn.execute("SHOW synchronous_commit").fetchone()
+    if row is not None and row[0] == "off":
+        conn.execute("SET synchronous_commit = on")
+
+
 def _error(exc: psycopg.Error, what: str) -> StoreError:
     # a value the database cannot hold (class 22, or 54 such as an over-long index entry) is
     # the data's fault: retrying cannot help, isolating it can (see store/writer.py)
@@ -136,6 +145,7 @@ class PostgresStore(SQLStore):
             conn = self._connect()
             try:
                 conn.execute(_STAGE_DDL)
+                _durable_commits(conn)
             except psycopg.Error as exc:
                 conn.close()
                 raise _error(exc, "cannot prepare the write connection") from exc
