@@ -32,6 +32,31 @@ def test_sqlite_durability_setting(tmp_path: Path, query: str, level: int) -> No
         store.close()
 
 
+def test_serve_acknowledges_only_what_survives_a_power_loss_unless_told_otherwise(tmp_path: Path) -> None:
+    """`serve` opens SQLite (database and inbox) with ``synchronous=FULL`` by default: a 2xx
+    follows an fsync of the inbox. The CLI's default is the settings' default."""
+    import inspect
+
+    from caliper_stream.cli.serving import serve
+    from caliper_stream.server import store_options
+    from caliper_stream.server.settings import DURABILITY, Settings
+    from caliper_stream.store.base import Inboxed
+
+    assert inspect.signature(serve).parameters["durability"].default == DURABILITY == "full"
+    for durability, level in ((None, 2), ("normal", 1)):
+        db = f"sqlite:///{tmp_path / f'{durability}.db'}"
+        settings = Settings(db=db) if durability is None else Settings(db=db, durability=durability)
+        store = open_store(settings.db, **store_options(settings))
+        try:
+            assert isinstance(store, SQLiteStore)
+            store.inbox_put([Inboxed(b"{}", "s", "2026-12-07T00:00:00.000Z")])
+            assert store._conn.execute("PRAGMA synchronous").fetchone() == (level,)
+            assert store.inbox._conn is not None
+            assert store.inbox._conn.execute("PRAGMA synchronous").fetchone() == (level,)
+        finally:
+            store.close()
+
+
 def test_sqlite_page_size_applies_to_new_databases_only(tmp_path: Path) -> None:
     """New files get 16 KiB pages; an existing file keeps its own, and its WAL checkpoint
     interval stays ~64 MB whatever the page size."""

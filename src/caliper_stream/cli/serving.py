@@ -26,8 +26,9 @@ def serve(
     max_bytes: Annotated[int, typer.Option("--max-bytes", help="Largest request body, in bytes.")] = 16 * 1024 * 1024,
     durability: Annotated[
         str,
-        typer.Option(help="SQLite: 'normal' survives a crash of the server; 'full' also a power loss (fsync per commit)."),
-    ] = "normal",
+        typer.Option(help="SQLite: 'full' acknowledges only what survives a power loss (fsync per commit); "
+                     "'normal' survives a crash of the server, not a power loss."),
+    ] = "full",  # = server.settings.DURABILITY (not imported here: it would import the server)
     inbox_backlog: Annotated[
         str,
         typer.Option("--inbox-backlog", metavar="EVENTS_OR_BYTES",

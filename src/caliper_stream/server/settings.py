@@ -12,6 +12,8 @@ from typing import Literal
 import msgspec
 
 Durability = Literal["normal", "full"]
+#: What ``serve`` runs with unless told otherwise (SQLite; PostgreSQL commits as configured).
+DURABILITY: Durability = "full"
 
 #: Environment variable carrying the JSON settings to worker processes.
 SETTINGS_ENV = "CALIPER_STREAM_SERVER_SETTINGS"
@@ -29,9 +31,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_bytes: int = 16 * 1024 * 1024
     #: Largest body once gzip is undone: bounds what a small compressed body can expand to.
     max_inflated_bytes: int = 128 * 1024 * 1024
-    #: ``full`` makes every commit survive power loss (fsync per commit); ``normal`` survives a
-    #: process crash, which is what a killed server needs, at a fraction of the fsyncs.
-    durability: Durability = "normal"
+    #: ``full`` (the default) makes every commit survive a power loss, so that a 2xx means the
+    #: body is on disk (an fsync per group commit, which measured no slower: docs/server.md);
+    #: ``normal`` survives a crash of the server but may lose the last commits to a power loss.
+    durability: Durability = DURABILITY
     #: Events waiting to be digested (in the inbox, or held by this process) above which new
     #: requests get 429; and/or the same in bytes of inboxed bodies (None: no limit). By bytes
     #: by default: what a backlog costs is disk, and Learn's retry policy is unknown, so a
