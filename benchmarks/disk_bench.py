@@ -9,7 +9,8 @@ does), then writes the same rows in transactions of ``import``'s chunk (50,000 r
 with and without compression: SQLite files, and PostgreSQL throw-away schemas. For each it
 prints the JSON bytes, the database bytes and their ratio, the write rate (store-only: the
 rows are prepared before timing) and the breakdown by table and index (SQLite ``dbstat``;
-PostgreSQL heap, TOAST and indexes), after the analytics summaries are built (timed). Then compress and decompress rates of one core with the
+PostgreSQL heap, TOAST and indexes), after the analytics summaries are built (timed), and on
+PostgreSQL the size again after ``db reindex``. Then compress and decompress rates of one core with the
 store's dictionary, and zstd without a dictionary for reference. Figures from one run compare
 with each other only: the machine may be shared (the load average is printed).
 """
@@ -32,6 +33,7 @@ from urllib.parse import quote
 import psycopg
 import zstandard
 
+from caliper_stream.analyse.summary import TABLES as SUMMARY_TABLES
 from caliper_stream.analyse.summary import refresh
 from caliper_stream.ingest import Row, prepare
 from caliper_stream.read import read_path
@@ -147,6 +149,13 @@ def pg_run(label: str, base: str, rows: list[Row], json_bytes: int, top: int, *,
             conn.execute(f"VACUUM ANALYZE {schema}.events")
         parts = pg_breakdown(base, schema)
         report(f"PostgreSQL, {label}", json_bytes, sum(s for _, s in parts), rate, parts, top, summaries)
+        with open_store(url) as store:  # what `caliper-stream db reindex` leaves
+            started = time.perf_counter()
+            store.reindex(["events", "event_keys", *SUMMARY_TABLES])
+            took = time.perf_counter() - started
+        parts = pg_breakdown(base, schema)
+        size = sum(s for _, s in parts)
+        print(f"  after db reindex ({took:.1f} s): {size / 1e6:,.1f} MB = {size / json_bytes:.3f} × the JSON")
         return rate
     finally:
         with psycopg.connect(base, autocommit=True) as conn:

@@ -44,6 +44,14 @@ class WriteResult(msgspec.Struct):
 ROLES = ("write", "read", "admin")
 
 
+class Packed(msgspec.Struct, frozen=True):
+    """One table's indexes rebuilt by `Store.reindex`: their bytes before and after."""
+
+    table: str
+    before: int
+    after: int
+
+
 class ApiKey(msgspec.Struct):
     """One API key as stored: only its hash, never the key itself."""
 
@@ -373,6 +381,15 @@ class Store(Protocol):
     def vacuum(self, tables: Sequence[str]) -> list[str]:
         """Rewrite `tables` so that deleted rows leave no bytes in the database files (SQLite:
         secure_delete, VACUUM, WAL truncated; PostgreSQL: VACUUM FULL); return warnings."""
+        ...
+
+    def reindex(self, tables: Sequence[str], months: Sequence[str] = ()) -> list[Packed]:
+        """Rebuild the indexes of `tables` packed while ingest and queries go on, and say what
+        each table's indexes took before and after (``events``: each month partition, or those of
+        `months`, ``YYYY-MM``). PostgreSQL splits a full B-tree page in halves, so indexes whose
+        keys grow within many groups (the event time of each user's, course's and source's
+        events) keep pages about half full; REINDEX CONCURRENTLY rebuilds them. SQLite balances
+        neighbouring pages and keeps them ~90 % full: nothing to do, []."""
         ...
 
     def analyze(self, tables: Sequence[str]) -> None:

@@ -33,6 +33,7 @@ from caliper_stream.store.base import (
     Inboxed,
     ItemName,
     Newest,
+    Packed,
     Stats,
     StoredDeadLetter,
     UserName,
@@ -669,6 +670,9 @@ class SQLStore(ABC):
 
     def analyze(self, tables: Sequence[str]) -> None:
         return None
+
+    def reindex(self, tables: Sequence[str], months: Sequence[str] = ()) -> list[Packed]:
+        return []
 
     def __enter__(self) -> SQLStore:
         return self

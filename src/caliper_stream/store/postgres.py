@@ -31,9 +31,9 @@ import psycopg.sql
 
 from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.ingest import Batch, Row
-from caliper_stream.store.base import INBOX_COLUMNS, Backlog, Claim, Inboxed, WriteResult
+from caliper_stream.store.base import INBOX_COLUMNS, Backlog, Claim, Inboxed, Packed, WriteResult
 from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, attribute, translate
-from caliper_stream.store.partitions import LOCK, month_of, months
+from caliper_stream.store.partitions import DEFAULT, LOCK, month_of, months, table_of
 
 Method = Literal["copy", "executemany"]
 
@@ -103,6 +103,27 @@ def _error(exc: psycopg.Error, what: str) -> StoreError:
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return StoreUnavailable(f"PostgreSQL {what}: {str(exc).strip()}")
     return StoreError(f"PostgreSQL {what}: {str(exc).strip()}")
+
+
+# `reindex`: one run per store (schema) at a time; held by the session, so a crash releases it
+_REINDEX_LOCK = "SELECT pg_try_advisory_lock(hashtext('caliper_stream.reindex.' || current_schema()))"
+# the partitions of events, months first in order, the default partition last
+_PARTITIONS = (
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+    f" WHERE i.inhparent = to_regclass('events') ORDER BY c.relname = '{DEFAULT}', c.relname"
+)
+# the bytes of one table's indexes (NULL when the table does not exist)
+_INDEX_BYTES = (
+    "SELECT (SELECT coalesce(sum(pg_relation_size(x.indexrelid)), 0) FROM pg_index x WHERE x.indrelid = t.oid)"
+    " FROM (SELECT to_regclass(%s) AS oid) t WHERE t.oid IS NOT NULL"
+)
+# the invalid index copies an interrupted REINDEX CONCURRENTLY leaves on a partition
+_LEFTOVER_COPIES = (
+    "SELECT n.nspname, ci.relname FROM pg_index x"
+    " JOIN pg_class ci ON ci.oid = x.indexrelid JOIN pg_namespace n ON n.oid = ci.relnamespace"
+    " JOIN pg_inherits i ON i.inhrelid = x.indrelid"
+    " WHERE i.inhparent = to_regclass('events') AND NOT x.indisvalid AND ci.relname ~ '_cc(new|old)[0-9]*$'"
+)
 
 
 class PostgresStore(SQLStore):
@@ -312,6 +333,45 @@ class PostgresStore(SQLStore):
         so deleted tuples leave the relation files; it locks each table while it runs."""
         self._each_table("VACUUM FULL", tables)
         return []
+
+    def reindex(self, tables: Sequence[str], months: Sequence[str] = ()) -> list[Packed]:
+        """REINDEX TABLE CONCURRENTLY, a table (for events: a month partition) at a time: a new
+        copy of each index is built beside the old one and swapped in, with locks that let
+        inserts and queries go on (they wait only at the swap). Invalid copies an interrupted
+        run left on the events are dropped first; an advisory lock keeps two runs on one store
+        apart, since each would take the other's copies for leftovers."""
+        named = {table_of(m): m for m in months}
+        conn = self._connect()
+        try:
+            if not conn.execute(_REINDEX_LOCK).fetchone()[0]:  # type: ignore[index]
+                raise StoreError("PostgreSQL reindex: another reindex of this store is running")
+            for schema, name in conn.execute(_LEFTOVER_COPIES).fetchall():
+                conn.execute(psycopg.sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}.{}").format(
+                    psycopg.sql.Identifier(schema), psycopg.sql.Identifier(name)))
+            each: list[str] = []
+            for table in tables:
+                if table == "events":
+                    each += list(named) or [t for (t,) in conn.execute(_PARTITIONS).fetchall()]
+                else:
+                    each.append(table)
+            packed = []
+            for table in each:
+                before = conn.execute(_INDEX_BYTES, (table,)).fetchone()
+                if before is None:
+                    if table in named:
+                        raise StoreError(f"PostgreSQL reindex: events have no partition for {named[table]}")
+                    continue  # a partition retention dropped since it was listed
+                try:
+                    conn.execute(psycopg.sql.SQL("REINDEX TABLE CONCURRENTLY {}").format(psycopg.sql.Identifier(table)))
+                except psycopg.errors.UndefinedTable:
+                    continue
+                after = conn.execute(_INDEX_BYTES, (table,)).fetchone()
+                packed.append(Packed(table, int(before[0]), int(after[0]) if after else 0))
+            return packed
+        except psycopg.Error as exc:
+            raise _error(exc, "reindex failed") from exc
+        finally:
+            conn.close()
 
     def _each_table(self, command: str, tables: Sequence[str]) -> None:
         """`command` on each of `tables`, outside a transaction (VACUUM cannot run in one)."""
