@@ -250,12 +250,46 @@ def test_erasure_waits_for_the_inbox_and_leaves_no_digested_body_in_its_file(sql
     path = sqlite_url.removeprefix("sqlite:///")
     with open_store(sqlite_url) as store:
         store.inbox_put([Inboxed(body("erase"), "learn", "2026-01-01T00:00:00.000Z", events=3)])
+        with contextlib.closing(sqlite3.connect(path + "-inbox")) as conn:
+            [(stored,)] = conn.execute("SELECT body FROM inbox").fetchall()
         with pytest.raises(StoreUnavailable, match="wait in the inbox"):
             forget(store, "urn:a", actor="test")
         assert len(store.digest_inbox(Claim(), digest)) == 1
         forget(store, "urn:a", actor="test")  # the vacuum that ends an erasure
     with open(path + "-inbox", "rb") as f:
-        assert b"urn:uuid:erase-0" not in f.read()
+        left = f.read()
+    # neither the body as sent nor as the inbox stored it (compressed) is anywhere in the file
+    assert b"urn:uuid:erase-0" not in left
+    assert stored[:64] not in left
+    assert ZSTD_MAGIC not in left
+
+
+#: The first bytes of every zstd frame.
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def test_sqlite_the_inbox_keeps_bodies_compressed_and_gives_back_the_bytes_received(sqlite_url: str) -> None:
+    """What acknowledging writes (twice: the WAL, then the checkpoint) is a zstd frame of the
+    body; the digest gets the body back byte for byte, and the backlog counts its bytes as received."""
+    path = sqlite_url.removeprefix("sqlite:///")
+    sent = [body("z1", 50), body("z2", 1) + b" \n", b"not json at all \xff"]
+    with open_store(sqlite_url) as store:
+        store.inbox_put([Inboxed(b, "learn", "2026-01-01T00:00:00.000Z", events=1) for b in sent])
+        assert store.inbox_backlog() == Backlog(3, 3, sum(map(len, sent)))
+        with contextlib.closing(sqlite3.connect(path + "-inbox")) as conn:
+            stored = conn.execute("SELECT body, bytes, codec FROM inbox ORDER BY id").fetchall()
+        assert [(n, codec) for _, n, codec in stored] == [(len(b), 1) for b in sent]
+        assert all(bytes(b).startswith(ZSTD_MAGIC) for b, _, _ in stored)
+        assert len(stored[0][0]) * 10 < len(sent[0])  # an envelope repeats itself event after event
+        got: list[bytes] = []
+
+        def keep(items: list[Inboxed]) -> list[Batch]:
+            got.extend(i.body for i in items)
+            return [Batch() for _ in items]
+
+        store.digest_inbox(Claim(), keep)
+        assert got == sent
+        assert store.inbox_backlog() == Backlog()
 
 
 #: The inbox file's schema before the ``bytes`` column and the backlog index.
@@ -287,9 +321,18 @@ def test_sqlite_an_inbox_file_of_the_earlier_schema_is_upgraded_in_place(sqlite_
         new = body("new")
         store.inbox_put([Inboxed(new, "learn", "2026-01-01T00:00:01.000Z", events=3)])
         assert store.inbox_backlog() == Backlog(3, 8, len(old[0]) + len(old[1]) + len(new))
-        assert [r.accepted for r in store.digest_inbox(Claim(), digest)] == [3, 2, 3]
+        got: list[bytes] = []
+
+        def keep(items: list[Inboxed]) -> list[Batch]:
+            got.extend(i.body for i in items)
+            return digest(items)
+
+        results = store.digest_inbox(Claim(), keep)
+        assert [r.accepted for r in results] == [3, 2, 3]
+        assert got == [*old, new]  # the old plain bodies as they were, the new one decompressed
         assert store.inbox_backlog() == Backlog()
     with contextlib.closing(sqlite3.connect(path + "-inbox")) as conn:
+        assert conn.execute("SELECT count(*) FROM pragma_table_info('inbox') WHERE name = 'codec'").fetchone() == (1,)
         assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096  # an existing file keeps its pages
         [(*_, plan)] = conn.execute(
             "EXPLAIN QUERY PLAN SELECT count(*), sum(events), sum(bytes) FROM inbox WHERE id > 0").fetchall()
@@ -379,3 +422,22 @@ def test_sqlite_a_long_reader_of_the_inbox_does_not_hold_up_inserts(tmp_path: Pa
         inbox.close()
     with contextlib.closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT count(*) FROM inbox").fetchone()[0] == 31
+
+
+@pytest.mark.postgres
+def test_postgresql_compresses_inbox_bodies_with_lz4(pg_url: str) -> None:
+    """TOAST compresses a body with lz4 (migration 0017), not pglz, and gives it back whole."""
+    sent = body("lz4", 100)
+    with open_store(pg_url) as store:
+        store.inbox_put([Inboxed(sent, "learn", "2026-01-01T00:00:00.000Z", events=100)])
+        [(method, size, stored)] = store.query("SELECT pg_column_compression(body), length(body), pg_column_size(body) FROM inbox")
+        assert (method, size) == ("lz4", len(sent))
+        assert stored * 10 < len(sent)
+        got: list[bytes] = []
+
+        def keep(items: list[Inboxed]) -> list[Batch]:
+            got.extend(i.body for i in items)
+            return digest(items)
+
+        assert [r.accepted for r in store.digest_inbox(Claim(), keep)] == [100]
+        assert got == [sent]
