@@ -1,10 +1,10 @@
 -- Inbox bodies compressed by lz4 instead of pglz when TOAST stores them (docs/server.md, "The
 -- inbox"). A body is a whole envelope (Learn's 100-event ones ≈ 500 KB), well above the TOAST
--- threshold, and pglz spent more of PostgreSQL's CPU on it than everything else the
--- acknowledgement costs: with lz4, PostgreSQL's CPU per stored event fell from 59 to 35 µs and
--- `serve` acknowledged 1.5-1.9 × what it did (benchmarks/ingest_bench.py). Only new values
--- are compressed so; bodies already waiting are read as they are. A server built without lz4
--- keeps pglz (the statement is then refused as not supported, and skipped).
+-- threshold, and pglz is slow: with lz4, PostgreSQL's CPU per stored event of Learn's envelopes fell
+-- from 59-60 to 35-36 µs and `serve` acknowledged 1.7-1.9 × as many of them (docs/server.md,
+-- "Compressed bodies"). Only new values are compressed so; bodies already waiting are read as
+-- they are. A server built without lz4 keeps pglz (the statement is then refused as not
+-- supported, and skipped).
 DO $$
 BEGIN
     EXECUTE 'ALTER TABLE inbox ALTER COLUMN body SET COMPRESSION lz4';
