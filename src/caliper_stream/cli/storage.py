@@ -380,8 +380,7 @@ def db_reindex(
             fail(str(exc), 2)
     where = redact(store.url)
     if not packed:
-        say = "nothing to do: SQLite keeps its indexes packed" if store.dialect == "sqlite" else "no partitions"
-        out_console.print(f"{where}: {say}", highlight=False)
+        out_console.print(f"{where}: nothing to do: SQLite keeps its indexes packed", highlight=False)
         return
     out_console.print(f"{where}: reindexed", highlight=False)
     table = Table("table", "indexes before", "after")

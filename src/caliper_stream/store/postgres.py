@@ -31,6 +31,7 @@ import psycopg.sql
 
 from caliper_stream.errors import StoreError, StoreUnavailable
 from caliper_stream.ingest import Batch, Row
+from caliper_stream.store import partitions
 from caliper_stream.store.base import INBOX_COLUMNS, Backlog, Claim, Inboxed, Packed, WriteResult
 from caliper_stream.store.common import EVENT_COLUMNS, SQLStore, attribute, translate
 from caliper_stream.store.partitions import DEFAULT, LOCK, month_of, months, table_of
@@ -107,11 +108,6 @@ def _error(exc: psycopg.Error, what: str) -> StoreError:
 
 # `reindex`: one run per store (schema) at a time; held by the session, so a crash releases it
 _REINDEX_LOCK = "SELECT pg_try_advisory_lock(hashtext('caliper_stream.reindex.' || current_schema()))"
-# the partitions of events, months first in order, the default partition last
-_PARTITIONS = (
-    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-    f" WHERE i.inhparent = to_regclass('events') ORDER BY c.relname = '{DEFAULT}', c.relname"
-)
 # the bytes of one table's indexes (NULL when the table does not exist)
 _INDEX_BYTES = (
     "SELECT (SELECT coalesce(sum(pg_relation_size(x.indexrelid)), 0) FROM pg_index x WHERE x.indrelid = t.oid)"
@@ -351,7 +347,7 @@ class PostgresStore(SQLStore):
             each: list[str] = []
             for table in tables:
                 if table == "events":
-                    each += list(named) or [t for (t,) in conn.execute(_PARTITIONS).fetchall()]
+                    each += list(named) or [*map(table_of, self.transact(partitions.months)), DEFAULT]
                 else:
                     each.append(table)
             packed = []
