@@ -35,6 +35,8 @@ HOSTILE_VALUES = [
     b'"1e400"', b'"NaN"', b'"Infinity"', b'"\\u0000"', b'"' + b"z" * 100_000 + b'"', b"[" * 200 + b"]" * 200,
     b'{"id":' + b"9" * 401 + b"}", b'"0001-01-01T00:00:00+01:00"', b'"9999-12-31T23:59:59-01:00"', b"true",
     b"{}", b"[]", b"null", b'"\\ud83d\\ude00"',
+    # deeper than the decoder recurses: the envelope cannot be decoded whole, the event still alone
+    b"[" * 5000 + b"]" * 5000, b'{"a":' * 5000 + b"1" + b"}" * 5000, b'{"a[":' * 3000 + b'"}"' + b"}" * 3000,
 ]
 FIELDS = [b'"scoreGiven":', b'"maxScore":', b'"eventTime":', b'"id":', b'"type":', b'"actor":', b'"object":',
           b'"generated":', b'"@context":', b'"action":']

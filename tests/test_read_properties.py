@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from caliper_stream.event import decode
-from caliper_stream.read import read_bytes, read_stream
+from caliper_stream.read import _repair_all, read_bytes, read_stream, repair
 from refdata import LEARN, SPEC
 
 FIXTURE_BYTES = [p.read_bytes() for p in sorted(LEARN.glob("*.json"))] + [
@@ -75,6 +75,40 @@ def test_streaming_agrees_with_the_in_memory_reader(
         m.setattr(reader, "_CHUNK", 13)
         streamed = [i.raw for i in read_stream(io.BytesIO(body))]
     assert [json.loads(r) for r in streamed] == [json.loads(r) for r in expected]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(events, min_size=2, max_size=6), st.integers(0, 5), st.sampled_from([b"[", b'{"k":', b'{"[\\"{":']),
+       st.integers(1, 40))
+def test_streaming_splits_around_a_piece_too_deep_to_decode(
+    monkeypatch: pytest.MonkeyPatch, batch: list[dict[str, Any]], at: int, opener: bytes, chunk: int
+) -> None:
+    """A value nested deeper than the decoder goes costs only its own event, read whole or
+    streamed in chunks of any size."""
+    closer = b"]" if opener == b"[" else b"}"
+    docs = [msgspec.json.encode(e) for e in batch]
+    at %= len(docs)
+    docs[at] = docs[at][:-1] + b',"deep":' + opener * 3000 + b"0" + closer * 3000 + b"}"
+    body = _shape("envelope", docs)
+    with monkeypatch.context() as m:
+        m.setattr(importlib.import_module("caliper_stream.read"), "WHOLE_INPUT_LIMIT", 64)
+        m.setattr(importlib.import_module("caliper_stream.read"), "_CHUNK", chunk * 97)
+        streamed = list(read_stream(io.BytesIO(body)))
+    for items in (list(read_bytes(body)), streamed):
+        assert [i.raw for i in items] == docs
+        rejected = [i for i, e in enumerate(map(decode, items)) if not e.accepted]
+        assert rejected == [at]
+
+
+#: bytes that matter to the repairs, in any order: strings, escapes, raw control characters, U+00A0
+repair_pieces = st.lists(st.sampled_from([b'"', b"\\", b"\n", b"\t", b"\x01", b"\xc2\xa0", b"\xc2", b"\xa0", b"a", b"[", b":"]),
+                         max_size=40).map(b"".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(repair_pieces)
+def test_repair_skips_only_input_that_needs_no_repair(data: bytes) -> None:
+    assert repair(data) == _repair_all(data)
 
 
 mutations = st.sampled_from(["truncate", "flip", "insert", "delete", "control", "nbsp"])

@@ -175,6 +175,9 @@ def _decode(decoder: msgspec.json.Decoder[Any], data: bytes) -> tuple[Any, str |
 
 _STRING_OR_NBSP = re.compile(rb'"(?:[^"\\]++|\\.)*+"|\xc2\xa0', re.DOTALL)
 _CONTROL = re.compile(rb"[\x00-\x1f]")
+_CONTROL_OR_NBSP = re.compile(rb"[\x00-\x1f]|\xc2\xa0")
+#: a string with nothing to repair; removing them all leaves no quote when every string is one
+_CLEAN_STRING = re.compile(rb'"(?:[^"\\\x00-\x1f]++|\\[^\x00-\x1f])*+"')
 
 
 def _escape_control(m: re.Match[bytes]) -> bytes:
@@ -185,6 +188,16 @@ def repair(data: bytes) -> tuple[bytes, list[str]]:
     """Make Learn's near-JSON decodable: escape raw control characters inside strings and
     turn U+00A0 used as whitespace outside strings into spaces. Returns the repaired bytes and
     a note per kind of repair made (empty when nothing needed repair)."""
+    if not _CONTROL_OR_NBSP.search(data):
+        return data, []
+    rest = _CLEAN_STRING.sub(b"", data)
+    if b'"' not in rest and _NBSP not in rest:
+        return data, []  # line breaks between values only: told without a Python call per string
+    return _repair_all(data)
+
+
+def _repair_all(data: bytes) -> tuple[bytes, list[str]]:
+    """`repair` token by token: every string and every U+00A0 outside strings."""
     notes: set[str] = set()
 
     def fix(m: re.Match[bytes]) -> bytes:
@@ -279,7 +292,7 @@ class _Reader:
             if again is None:
                 yield from self._split(top, data, line, prefix, notes, depth)
                 return
-        if scan and problem != "JSON is nested too deeply":
+        if scan:
             # malformed somewhere: the scanner still finds the pieces, and only the broken ones
             # become failures (decoding them names the defect and its path)
             yield from self._split_repaired(data, line, prefix, [], depth)
@@ -447,6 +460,31 @@ class _Reader:
 
 _TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}:,"]', re.DOTALL)
 _STRING_BODY = re.compile(rb'(?:[^"\\]++|\\.)*+', re.DOTALL)
+#: tokens inside a piece, where only the balance of brackets matters: everything up to the next
+#: closer (strings whole) is one token, and so is a run of closers, so that a piece costs a few
+#: regex matches however deeply it nests
+_DEEP = re.compile(rb'(?:[^\]}"]++|"(?:[^"\\]++|\\.)*+")++|[\]}]++|"', re.DOTALL)
+#: what is not an opening bracket outside strings (removed to leave a token's openers)
+_NOT_OPENER = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[^\[{"]++', re.DOTALL)
+_OPENERS = {ord("["): b"[", ord("{"): b"{"}
+_BUT_OPENERS_QUOTES = bytes(sorted(set(range(256)) - set(b'[{"\\')))
+
+
+def _openers(tok: bytes) -> bytes:
+    """The opening brackets of a deep token outside its strings, in order: by byte deletion
+    while its strings hold no bracket and no escape, else by removing each string."""
+    kept = tok.translate(None, _BUT_OPENERS_QUOTES)
+    if b'"' not in kept:
+        return kept.replace(b"\\", b"")
+    if b"\\" not in kept:
+        # strings without brackets left a pair of quotes each; any other quote means one had
+        kept = kept.replace(b'""', b"")
+        if b'"' not in kept:
+            return kept
+    return _NOT_OPENER.sub(b"", tok)
+
+
+_OPENER_OF = bytes.maketrans(b"]}", b"[{")
 
 
 class _Scanner:
@@ -475,6 +513,10 @@ class _Scanner:
         self.docs = 0
         self.piece: int | None = None  # stream offset where the current piece starts
         self.piece_path = ""
+        #: the stack depth from which only the current piece's end matters: inside an array
+        #: item (a document read again on its own) or an envelope's event; not in a top-level
+        #: object, whose members may make it an envelope
+        self.floor = 3
         self.oversized = False
         self.expect_key = False
         self.key: bytes | None = None
@@ -505,6 +547,28 @@ class _Scanner:
                     continue
                 pos = end
                 break
+            stack = self.stack
+            if len(stack) >= self.floor:
+                # inside a piece: nothing but its end matters, so runs are taken whole
+                m = _DEEP.search(buf, pos)
+                if m is None:
+                    pos = len(buf)
+                    break
+                tok = m.group()
+                c = tok[0]
+                if c == 0x5D or c == 0x7D:  # ] }
+                    k = min(len(tok), len(stack) - self.floor)  # the closers that leave the piece open
+                    if k > 0:
+                        if b"".join(stack[-k:]) != tok[:k].translate(_OPENER_OF)[::-1]:
+                            self.broken = True
+                        del stack[-k:]
+                        pos = m.start() + k
+                        continue
+                elif len(tok) > 1 or c != 0x22:  # not a lone quote (a string cut off)
+                    if b"[" in tok or b"{" in tok:
+                        stack.extend(map(_OPENERS.__getitem__, _openers(tok)))
+                    pos = m.end()
+                    continue
             m = _TOKEN.search(buf, pos)
             if m is None:
                 pos = len(buf)
@@ -566,8 +630,8 @@ class _Scanner:
     def _doc_prefix(self) -> str:
         return self.prefix if self.docs <= 1 else join(self.prefix, f"document[{self.docs - 1}]")
 
-    def _begin(self, offset: int, path: str) -> None:
-        self.piece, self.piece_path, self.oversized = offset, path, False
+    def _begin(self, offset: int, path: str, floor: int = 3) -> None:
+        self.piece, self.piece_path, self.oversized, self.floor = offset, path, False, floor
 
     def _take(self, end: int) -> tuple[bytes, bool]:
         """The bytes of the piece ending at stream offset `end`, and whether it was oversized
@@ -575,7 +639,7 @@ class _Scanner:
         assert self.piece is not None
         start = self.piece - self.base
         raw = self.buf[start : end - self.base]
-        self.last_start, self.piece = self.piece, None
+        self.last_start, self.piece, self.floor = self.piece, None, 3
         return (raw[:KEEP_HEAD_BYTES], True) if self.oversized else (raw, False)
 
     def _level(self) -> bool:
@@ -626,7 +690,7 @@ class _Scanner:
                 if c == b"{":
                     self._begin(start, self._doc_prefix())  # a bare event, unless it has data
             elif depth == 1 and self.stack[0] == b"[":
-                self._begin(start, join(self._doc_prefix(), self.count))
+                self._begin(start, join(self._doc_prefix(), self.count), floor=2)
                 self.count += 1
             elif depth == 1 and self.data_next and c == b"[":
                 self.piece, self.in_data, self.count = None, True, 0  # the document is an envelope
