@@ -157,6 +157,10 @@ def test_site_page_shows_the_apis_numbers(tab: Page, dash: Dash) -> None:
     assert tab.table("#table-deadletters") == as_text(letters)
     assert page.locator("#chart-daily-type .main-svg").count() > 0
     assert page.locator("#chart-daily-source .main-svg").count() > 0
+    # one colour per series, however many event types the site sends
+    colours = page.evaluate("[...document.getElementById('chart-daily-type')._fullData].map(t => t.marker.color)")
+    types = {r["type"] for r in dash.api("/api/daily")["rows"]}
+    assert len(types) > 10 and len(colours) == len(types) and len(set(colours)) == len(colours)
     tab.shot("site")
     page.click(f"#table-deadletters a:text-is('{letters[0]['id']}')")
     page.wait_for_selector("#page[data-ready='true']", state="attached")

@@ -130,6 +130,13 @@ function addMore(el, body, data, onMore) {
   el.append(more);
 }
 
+// Twenty distinct colours: a site sends a dozen event types or more, and plotly's ten would
+// repeat, giving two series of one stacked bar the same colour.
+const COLORWAY = [
+  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+  "#393b79", "#f0c419", "#0b6e4f", "#ff9896", "#6b3fa0", "#c49c94", "#3cb44b", "#000075", "#808000", "#aec7e8",
+];
+
 function chart(id, traces, layout) {
   const el = document.getElementById(id);
   if (!el) return;
@@ -141,7 +148,9 @@ function chart(id, traces, layout) {
     el.textContent = "nothing to draw";
     return;
   }
-  const base = { margin: { t: 10, r: 10, b: 60, l: 60 }, height: 300, barmode: "stack", legend: { orientation: "h" } };
+  const base = {
+    margin: { t: 10, r: 10, b: 60, l: 60 }, height: 300, barmode: "stack", legend: { orientation: "h" }, colorway: COLORWAY,
+  };
   window.Plotly.newPlot(el, traces, { ...base, ...layout }, { displaylogo: false, responsive: true, staticPlot: false });
 }
 
