@@ -204,6 +204,15 @@ def test_course_page_gradebook_grid_and_cell_history(tab: Page, dash: Dash) -> N
     )
     shown = {(u, i): m for u, i, m in marks}
     assert {(r["user_uuid"], r["gradable_item_pk"]): expected_marks(r) for r in rows} == shown
+    # each item's heading ends where its cells' contents end, so that a score reads under its own item
+    ragged = page.evaluate("""() => [...document.querySelectorAll('#gradebook thead th[data-item]')].filter(th => {
+        const range = document.createRange();
+        range.selectNodeContents(th);
+        const text = range.getBoundingClientRect().right;
+        return [...document.querySelectorAll(`#gradebook td.cell[data-item="${th.dataset.item}"]`)]
+            .some(td => Math.abs(td.lastElementChild.getBoundingClientRect().right - text) > 12);
+    }).map(th => th.dataset.item)""")
+    assert ragged == []
     assert tab.table("#table-gradebook") == as_text(rows)
     assert tab.table("#table-funnel") == as_text(dash.api("/api/reports/funnel", course=course)["rows"])
     assert tab.table("#table-items") == as_text(dash.api("/api/reports/items", course=course)["rows"])
@@ -227,6 +236,13 @@ def test_student_page_timeline_and_grades(tab: Page, dash: Dash) -> None:
     assert events
     assert tab.table("#table-events") == as_text(events)
     assert page.locator("#chart-timeline .main-svg").count() > 0
+    # every event type's label is drawn whole, the longest too
+    cut = page.evaluate("""() => {
+        const box = document.getElementById('chart-timeline').getBoundingClientRect();
+        return [...document.querySelectorAll('#chart-timeline .ytick text')]
+            .filter(t => t.getBoundingClientRect().left < box.left).map(t => t.textContent);
+    }""")
+    assert page.locator("#chart-timeline .ytick text").count() > 1 and cut == []
     assert "user_external_id" not in page.inner_text("#table-events")  # a key without the identity right
     tab.shot("student")
 

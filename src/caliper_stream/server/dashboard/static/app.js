@@ -80,6 +80,8 @@ function renderTable(el, data, { onMore } = {}) {
   for (const c of data.columns) {
     const th = document.createElement("th");
     th.textContent = c;
+    // a column of numbers is right-aligned, its heading too
+    if (data.rows.some((r) => typeof r[c] === "number")) th.className = "num";
     head.append(th);
   }
   const body = table.createTBody();
@@ -151,7 +153,9 @@ function chart(id, traces, layout) {
   const base = {
     margin: { t: 10, r: 10, b: 60, l: 60 }, height: 300, barmode: "stack", legend: { orientation: "h" }, colorway: COLORWAY,
   };
-  window.Plotly.newPlot(el, traces, { ...base, ...layout }, { displaylogo: false, responsive: true, staticPlot: false });
+  // axes grow their margin to fit their labels (a long event type on the timeline's y axis)
+  const axes = { xaxis: { automargin: true, ...layout.xaxis }, yaxis: { automargin: true, ...layout.yaxis } };
+  window.Plotly.newPlot(el, traces, { ...base, ...layout, ...axes }, { displaylogo: false, responsive: true, staticPlot: false });
 }
 
 function groupedBars(rows, xCol, yCols) {
