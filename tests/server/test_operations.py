@@ -266,6 +266,27 @@ def test_serve_announces_only_once_listening_and_never_warns(tmp_path: Path) -> 
         server.stop()
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--port", "80000", "port must be between 0 and 65535, not 80000"),
+        ("--port", "-1", "port must be between 0 and 65535, not -1"),
+        ("--header-timeout", "0", "header_timeout must be positive"),
+        ("--auth-failures", "-1", "auth_failures must not be negative"),
+        ("--max-client-connections", "0", "max_client_connections must be at least 1"),
+    ],
+)
+def test_serve_refuses_settings_it_cannot_honour(tmp_path: Path, option: str, value: str, message: str) -> None:
+    """Port 80000 used to be taken modulo 65536 by the resolver: serving on 14464 while saying 80000."""
+    done = subprocess.run(
+        [*server_cmd(), "serve", "--db", f"sqlite:///{tmp_path / 'events.db'}", option, value],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode != 0
+    assert "serving" not in done.stderr and "Traceback" not in done.stderr
+    assert message in done.stderr
+
+
 def server_cmd() -> list[str]:
     import sys
 

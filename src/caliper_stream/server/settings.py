@@ -83,6 +83,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("latency_budget must be positive")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if not 0 <= self.port <= 65535:
+            # the resolver would otherwise take it modulo 65536 and listen somewhere unsaid
+            raise ValueError(f"port must be between 0 and 65535, not {self.port}")
+        for name in ("header_timeout", "body_timeout", "auth_window"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("key_cache_seconds", "auth_failures", "retry_after"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        for name in ("max_header_bytes", "max_client_connections", "max_connections"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
 
     @property
     def sqlite(self) -> bool:
