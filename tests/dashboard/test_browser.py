@@ -160,7 +160,9 @@ def test_site_page_shows_the_apis_numbers(tab: Page, dash: Dash) -> None:
     # one colour per series, however many event types the site sends
     colours = page.evaluate("[...document.getElementById('chart-daily-type')._fullData].map(t => t.marker.color)")
     types = {r["type"] for r in dash.api("/api/daily")["rows"]}
-    assert len(types) > 10 and len(colours) == len(types) and len(set(colours)) == len(colours)
+    assert len(types) > 10
+    assert len(colours) == len(types)
+    assert len(set(colours)) == len(colours)
     tab.shot("site")
     page.click(f"#table-deadletters a:text-is('{letters[0]['id']}')")
     page.wait_for_selector("#page[data-ready='true']", state="attached")
@@ -242,7 +244,8 @@ def test_student_page_timeline_and_grades(tab: Page, dash: Dash) -> None:
         return [...document.querySelectorAll('#chart-timeline .ytick text')]
             .filter(t => t.getBoundingClientRect().left < box.left).map(t => t.textContent);
     }""")
-    assert page.locator("#chart-timeline .ytick text").count() > 1 and cut == []
+    assert page.locator("#chart-timeline .ytick text").count() > 1
+    assert cut == []
     assert "user_external_id" not in page.inner_text("#table-events")  # a key without the identity right
     tab.shot("student")
 

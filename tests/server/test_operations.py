@@ -283,7 +283,8 @@ def test_serve_refuses_settings_it_cannot_honour(tmp_path: Path, option: str, va
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode != 0
-    assert "serving" not in done.stderr and "Traceback" not in done.stderr
+    assert "serving" not in done.stderr
+    assert "Traceback" not in done.stderr
     assert message in done.stderr
 
 
