@@ -167,12 +167,27 @@ def test_csv_and_jsonl_downloads_hold_the_same_rows(dash: Dash) -> None:
     ("/api/events", {"until": "2026-13-40"}),
     ("/api/reports/activity", {"tz": "Mars/Olympus"}),
     ("/api/sources", {"threshold_hours": "soon"}),
+    # beyond SQL's 64-bit integers: a bad parameter, never a database error
+    ("/api/reports/gradebook", {"offset": str(2**64)}),
+    ("/api/events", {"offset": "-1"}),
+    ("/api/events", {"cursor": str(2**63)}),
+    ("/api/deadletters", {"cursor": str(2**70)}),
+    (f"/api/deadletters/{2**64}", {}),
 ])
 def test_bad_parameters_get_a_400_problem(dash: Dash, path: str, params: dict[str, str]) -> None:
     r = dash.get(path, **params)
     assert r.status_code == 400, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["detail"]
+
+
+def test_the_largest_integers_sql_takes_are_answered_on_postgresql(pg_dash: Dash) -> None:
+    """An offset or cursor of 2**63 - 1 reads nothing on either database; one more is a 400."""
+    largest = str(2**63 - 1)
+    assert pg_dash.api("/api/events", cursor=largest)["rows"] == []
+    assert pg_dash.api("/api/reports/gradebook", offset=largest, limit=1)["rows"] == []
+    assert pg_dash.get(f"/api/deadletters/{largest}").status_code == 404
+    assert pg_dash.get("/api/events", cursor=str(2**63)).status_code == 400
 
 
 def test_unknown_report_is_404(dash: Dash) -> None:

@@ -215,14 +215,28 @@ def _schema(tp: Any) -> dict[str, Any]:
     return {"type": {int: "integer", float: "number", bool: "boolean"}.get(tp, "string")}
 
 
-def _page(query: dict[str, str]) -> tuple[int, int]:
+#: The largest id, offset or cursor a query takes: SQL's integers have 64 bits, and a larger
+#: number would fail in the database rather than as a bad parameter.
+MAX_INTEGER = 2**63 - 1
+
+
+def _count(value: str, message: str) -> int:
+    """A non-negative integer parameter that SQL can take, else `BadParameter(message)`."""
     try:
-        limit = int(query.get("limit", DEFAULT_LIMIT))
-        offset = int(query.get("offset", 0))
-    except ValueError as exc:
-        raise BadParameter("limit and offset must be integers") from exc
-    if not 1 <= limit <= MAX_LIMIT or offset < 0:
-        raise BadParameter(f"limit must be 1..{MAX_LIMIT} and offset at least 0")
+        number = int(value)
+    except ValueError:
+        raise BadParameter(message) from None
+    if not 0 <= number <= MAX_INTEGER:
+        raise BadParameter(message)
+    return number
+
+
+def _page(query: dict[str, str]) -> tuple[int, int]:
+    bounds = f"limit must be an integer 1..{MAX_LIMIT} and offset one of 0..{MAX_INTEGER}"
+    limit = _count(query.get("limit", str(DEFAULT_LIMIT)), bounds)
+    offset = _count(query.get("offset", "0"), bounds)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadParameter(bounds)
     return limit, offset
 
 
@@ -512,11 +526,8 @@ class ReadAPI:
                 clauses.append(f"event_at {op} ?")
                 params.append(self.store.time_key(used.setdefault(qname, canonical_time(query[qname]))))
         if "cursor" in query:
-            try:
-                clauses.append("id > ?")
-                params.append(int(query["cursor"]))
-            except ValueError as exc:
-                raise BadParameter("cursor must be the id of the last event received") from exc
+            clauses.append("id > ?")
+            params.append(_count(query["cursor"], "cursor must be the id of the last event received"))
         sql = f"SELECT {', '.join(columns)} FROM event_view WHERE {' AND '.join(clauses)} ORDER BY id"
         return sql, params, columns, used
 
@@ -603,8 +614,8 @@ class ReadAPI:
             if set(query) - {"cursor", "limit", "all", "format"}:
                 raise BadParameter("accepted: cursor, limit, all, format")
             limit, _ = _page(query)
-            after = int(query.get("cursor", 0))
-        except (BadParameter, ValueError) as exc:
+            after = _count(query.get("cursor", "0"), "cursor must be the id of the last dead letter received")
+        except BadParameter as exc:
             return problem("bad-parameter", str(exc))
         letters = await self._run(request, "deadletters", self.store.list_dead_letters, limit + 1, after_id=after,
                                   include_replayed=query.get("all") in ("1", "true"))
@@ -628,9 +639,9 @@ class ReadAPI:
         if isinstance(who, Response):
             return who
         try:
-            ident = int(request.path_params["id"])
-        except ValueError:
-            return problem("bad-parameter", "a dead letter id is an integer")
+            ident = _count(request.path_params["id"], "a dead letter id is a non-negative integer")
+        except BadParameter as exc:
+            return problem("bad-parameter", str(exc))
         found = await self._run(request, "deadletter", self.store.get_dead_letter, ident)
         if isinstance(found, Response):
             return found
@@ -765,8 +776,8 @@ def _get(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def openapi_paths(reports: dict[str, Callable[..., Any]]) -> dict[str, Any]:
-    offset = _query("offset", {"type": "integer", "minimum": 0, "default": 0})
-    cursor = _query("cursor", {"type": "integer"}, "id of the last row of the previous page")
+    offset = _query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER, "default": 0})
+    cursor = _query("cursor", {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER}, "id of the last row of the previous page")
     paths: dict[str, Any] = {}
     for name, fn in reports.items():
         params = [_query(p.name, _schema(p.type), f"default {p.default!r}") | ({"required": True} if p.required else {})
