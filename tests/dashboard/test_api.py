@@ -181,6 +181,18 @@ def test_bad_parameters_get_a_400_problem(dash: Dash, path: str, params: dict[st
     assert r.json()["detail"]
 
 
+@pytest.mark.parametrize(("path", "params"), [
+    ("/api/reports/gradebook", {"course": "BIO\x00"}),
+    ("/api/events", {"user": "\x00"}),
+    ("/api/gradebook/history", {"course": "a", "user": "b", "item": "\x00"}),
+    ("/api/deadletters/1\x00", {}),
+])
+def test_a_nul_in_a_parameter_is_a_400_on_postgresql_too(pg_dash: Dash, path: str, params: dict[str, str]) -> None:
+    r = pg_dash.get(path.replace("\x00", "%00"), **params)
+    assert r.status_code == 400, r.text
+    assert "NUL" in r.json()["detail"]
+
+
 def test_the_largest_integers_sql_takes_are_answered_on_postgresql(pg_dash: Dash) -> None:
     """An offset or cursor of 2**63 - 1 reads nothing on either database; one more is a 400."""
     largest = str(2**63 - 1)

@@ -326,6 +326,11 @@ class ReadAPI:
         if key.role not in ("read", "admin"):
             return problem("forbidden", f"a {key.role} key cannot read; use a read key (keys add NAME --role read)")
         request.scope.setdefault("caliper.log", {})["key"] = key.name
+        values = [v for _, v in request.query_params.multi_items()] + [str(v) for v in request.path_params.values()]
+        if any("\x00" in v for v in values):
+            # no stored value holds one (NULs are replaced on the way in), and PostgreSQL's text
+            # cannot take one: refused here for every route and both databases alike
+            return problem("bad-parameter", "a parameter cannot contain a NUL character (%00)")
         return key
 
     # --- the one door for personal data ----------------------------------------------------------
@@ -367,8 +372,11 @@ class ReadAPI:
     async def _answer(self, request: Request, key: ApiKey, what: str, params: dict[str, Any],
                       rows: list[dict[str, Any]], query: dict[str, str], total: int | None = None) -> Response:
         """The answer as JSON pages or a download; with `total`, `rows` is already the page."""
-        fmt = _format(query)
-        limit, offset = _page(query)
+        try:
+            fmt = _format(query)
+            limit, offset = _page(query)
+        except BadParameter as exc:
+            return problem("bad-parameter", str(exc))
         columns, hidden = self.shown(key, rows)
         if total is None:
             total = len(rows)
@@ -615,6 +623,7 @@ class ReadAPI:
                 raise BadParameter("accepted: cursor, limit, all, format")
             limit, _ = _page(query)
             after = _count(query.get("cursor", "0"), "cursor must be the id of the last dead letter received")
+            fmt = _format(query)
         except BadParameter as exc:
             return problem("bad-parameter", str(exc))
         letters = await self._run(request, "deadletters", self.store.list_dead_letters, limit + 1, after_id=after,
@@ -627,8 +636,8 @@ class ReadAPI:
         following = None
         if len(letters) > limit:
             following = f"{request.url.path}?{urlencode({**query, 'cursor': rows[-1]['id']})}"
-        if query.get("format", "json") != "json":
-            return download(_format(query), "deadletters", list(rows[0]) if rows else ["id"], rows)
+        if fmt != "json":
+            return download(fmt, "deadletters", list(rows[0]) if rows else ["id"], rows)
         return json_response({"columns": list(rows[0]) if rows else [], "rows": rows, "total": None,
                               "limit": limit, "next": following})
 
