@@ -10,6 +10,12 @@ shared, so compare ratios, not absolute numbers). Also reports the full canonica
 
 ``--stages`` prints where the time goes instead: µs per event of each step of the hot path
 (split, typed view, event key, key data) for the 100-event simulator envelope.
+
+``--scanner`` times the structural scanner instead, which splits what msgspec cannot take
+whole: a dump too large to hold that is not JSON Lines (an indented array of ~100 MB of
+envelopes, streamed), and an envelope with one event nested deeper than the decoder goes, in
+MB/s next to ``json.loads`` of the same bytes (of the dump; of the envelope without the deep
+event, which json.loads refuses).
 """
 
 from __future__ import annotations
@@ -50,11 +56,36 @@ def stages(body: bytes, seconds: float) -> None:
         print(f"{name:>36} {1e6 / rate(fn, len(items), seconds):6.2f} µs/event")
 
 
+def scanner(seconds: float) -> None:
+    """MB/s of the scanner on an indented dump and on a depth bomb, next to json.loads."""
+    import io
+
+    from caliper_stream.read import WHOLE_INPUT_LIMIT, read_stream
+
+    bodies = simulated_bodies(1000)
+    envelopes = [json.loads(simulated_envelope(bodies[i : i + 10], 10)) for i in range(0, 1000, 10)]
+    copies = WHOLE_INPUT_LIMIT * 3 // 2 // len(json.dumps(envelopes, indent=2)) + 1
+    dump = json.dumps(envelopes * copies, indent=2).encode()  # past the limit: streamed
+    good = simulated_envelope(bodies[:100], 100)
+    deep = good[:-2] + b',{"deep":' + b'{"a":' * 1_000_000 + b"0" + b"}" * 1_000_001 + b"]}"
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'input':>32} {'MB':>7} {'pieces':>8} {'scanner':>11} {'json.loads':>11}")
+    for name, body, ref in (("indented dump, streamed", dump, dump), ("100 events + one 1M levels deep", deep, good)):
+        pieces = sum(1 for _ in read_stream(io.BytesIO(body)))
+        ours = rate(lambda body=body: sum(1 for _ in read_stream(io.BytesIO(body))), len(body), seconds) / 1e6
+        plain = rate(lambda ref=ref: json.loads(ref), len(ref), seconds) / 1e6
+        print(f"{name:>32} {len(body) / 1e6:7.1f} {pieces:>8,} {ours:8.1f}/s {plain:9.1f}/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--stages", action="store_true", help="time each step of the hot path")
+    parser.add_argument("--scanner", action="store_true", help="time the structural scanner (dumps, deep values)")
     args = parser.parse_args()
+    if args.scanner:
+        scanner(args.seconds)
+        return
     if args.stages:
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         stages(simulated_envelope(simulated_bodies(1000), 100), args.seconds)
