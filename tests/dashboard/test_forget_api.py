@@ -37,6 +37,14 @@ def test_only_an_admin_key_erases_a_person_and_nothing_of_them_is_left(store_url
             assert uuid not in r.text
             assert external not in r.text
             assert c.delete("/api/users/nobody-of-that-name-1234").status_code == 404
+        with dash.client(None) as c:
+            assert c.get(f"/dashboard/students/{uuid}").status_code == 303  # to the sign-in page
+        # the access log names the routes, never the people asked for
+        log = (tmp_path / "server.log").read_text()
+        assert '"path":"/api/users/{id}"' in log
+        assert '"path":"/dashboard/students/{user}"' in log
+        for ident in (uuid, external, "nobody-of-that-name-1234"):
+            assert ident not in log, ident
         store = open_store(store_url)
         try:
             assert store.query("SELECT COUNT(*) FROM events WHERE user_uuid = ?", (uuid,))[0][0] == 0

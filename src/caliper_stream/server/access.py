@@ -18,6 +18,10 @@ from caliper_stream.server.metrics import Metrics
 
 _encode = msgspec.json.Encoder().encode
 
+#: Routes whose path names a person (an erasure names who is erased): logged as the route, so
+#: that the log, kept and shipped elsewhere, holds no identifier of anyone.
+PERSONAL_ROUTES = frozenset({"/api/users/{id}", "/dashboard/students/{user}"})
+
 
 class AccessLog:
     """Pure ASGI middleware (no body buffering, no extra task per request)."""
@@ -48,10 +52,14 @@ class AccessLog:
             method = scope["method"]
             self.metrics.request(method, status, seconds)
             client = scope.get("client")
+            path = scope["path"]
+            route = getattr(scope.get("route"), "path", None)
+            if route in PERSONAL_ROUTES:
+                path = route
             line = {
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "method": method,
-                "path": scope["path"],
+                "path": path,
                 "status": status,
                 "latency_ms": round(seconds * 1000, 2),
                 "client": client[0] if client else None,
