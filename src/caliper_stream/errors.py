@@ -31,3 +31,7 @@ class StoreError(CaliperStreamError):
 
 class StoreUnavailable(StoreError):
     """The database is unreachable or could not commit; the caller may retry later."""
+
+
+class OutboxError(CaliperStreamError):
+    """An outbox file that cannot be opened, or a file that is not an outbox."""

@@ -69,3 +69,25 @@ def test_refused_events_are_delivered_by_retry_send_and_held_ones_by_send_held(t
         wrong = CliRunner().invoke(app, ["outbox", "send", str(box), "--to", server.url])
         assert wrong.exit_code == 1
         assert "--key" in wrong.output
+
+
+def test_a_file_that_is_no_outbox_is_a_clear_error_and_stays_untouched(tmp_path: Path) -> None:
+    store = tmp_path / "events.db"
+    with sqlite3.connect(store) as db:
+        db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY)")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all, " * 100)
+    cut = tmp_path / "cut.db"
+    Outbox(cut).close()
+    cut.write_bytes(cut.read_bytes()[:1500])
+    before = {p: p.read_bytes() for p in (store, junk, cut)}
+    for path, says in ((store, "not an outbox"), (junk, "file is not a database"), (cut, "cannot open the outbox")):
+        for args in (["outbox", "list", str(path)], ["outbox", "purge", str(path), "--yes"],
+                     ["outbox", "send", str(path), "--to", "http://127.0.0.1:9/caliper", "--key", "k" * 20]):
+            done = CliRunner().invoke(app, args)
+            assert done.exit_code == 1, (args, done.output)
+            assert says in done.output, (args, done.output)
+            assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert {p: p.read_bytes() for p in before} == before  # an event store given by mistake gains no table
+    with sqlite3.connect(store) as db:
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["events"]

@@ -10,11 +10,15 @@ import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from caliper_stream.cli.common import fail, print_table
+from caliper_stream.errors import OutboxError
+
+if TYPE_CHECKING:
+    from caliper_stream.sensor.outbox import Outbox
 
 outbox_app = typer.Typer(help="The sensor's outbox: events not yet acknowledged, and refused ones.", no_args_is_help=True)
 
@@ -340,9 +344,8 @@ def outbox_list(path: OutboxArg, limit: Annotated[int, typer.Option(help="Failed
     """Counts, and the failed events with the status and body the endpoint answered."""
     from rich.console import Console
 
-    from caliper_stream.sensor.outbox import Outbox
 
-    box = Outbox(path)
+    box = _outbox(path)
     try:
         counts = box.counts(time.time())
         failed = box.failed(limit)
@@ -382,12 +385,11 @@ def outbox_retry(
     """Make failed events pending again; with --send, deliver them (and everything pending) now.
 
     Without --send nothing is sent until a sensor runs on this outbox again."""
-    from caliper_stream.sensor.outbox import Outbox
 
     if send:
         _deliver(path, to, key, auth, version, timeout, retry_failed=True, held=False)
         return
-    box = Outbox(path)
+    box = _outbox(path)
     try:
         n = box.retry_failed()
     finally:
@@ -422,7 +424,10 @@ def _deliver(path: Path, to: str | None, key: str | None, auth: str, version: st
         fail("--auth must be raw or bearer")
     if version not in ("1.0", "1.1"):
         fail("--version must be 1.0 or 1.1")
-    sensor = Sensor(to, key, auth=auth, outbox=path, background=False, version=version)
+    try:
+        sensor = Sensor(to, key, auth=auth, outbox=path, background=False, version=version)
+    except OutboxError as exc:
+        fail(str(exc))
     try:
         before = sensor.outbox.counts(time.time())
         again = sensor.outbox.retry_failed() if retry_failed else 0
@@ -449,12 +454,11 @@ def outbox_purge(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete failed events (with --all: every unsent event). They are lost for good."""
-    from caliper_stream.sensor.outbox import Outbox
 
     what = "every unsent event" if all_ else "every failed event"
     if not yes and not typer.confirm(f"delete {what} in {path}?"):
         raise typer.Exit(1)
-    box = Outbox(path)
+    box = _outbox(path)
     try:
         n = box.purge(everything=all_)
     finally:
@@ -467,3 +471,13 @@ def register(app: typer.Typer) -> None:
     app.command("simulate")(simulate)
     app.command("demo")(demo)
     app.add_typer(outbox_app, name="outbox")
+
+
+def _outbox(path: Path) -> Outbox:
+    """The outbox at `path`, or a one-line error: a file that is no outbox is never changed."""
+    from caliper_stream.sensor.outbox import Outbox
+
+    try:
+        return Outbox(path)
+    except OutboxError as exc:
+        fail(str(exc))

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import msgspec
 
+from caliper_stream.errors import OutboxError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -77,10 +79,21 @@ class Outbox:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+        try:
+            with self._lock:
+                tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if tables and "outbox" not in tables:
+                    # another SQLite file (an event store given by mistake): never add tables to it
+                    raise OutboxError(f"{self.path} is a SQLite database but not an outbox (it has no outbox table)")
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise OutboxError(f"cannot open the outbox {self.path}: {exc}") from None
+        except OutboxError:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
