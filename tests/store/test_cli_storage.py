@@ -195,6 +195,11 @@ def test_default_db_comes_from_the_environment(dumps: Path, tmp_path: Path, monk
         (["stats", "--db", "sqlite:///no/such/dir/x.db"], "does not exist"),
         (["import", "no-such-file.json", "--db", "sqlite:///x.db"], "no such file"),
         (["stats", "--db", "mysql://h/db"], "unsupported database URL"),
+        # numbers beyond what SQL takes are bad arguments, not an OverflowError from the database
+        (["deadletters", "show", str(2**64), "--db", "sqlite:///x.db"], "Invalid value for 'ID'"),
+        (["deadletters", "replay", str(2**64), "--db", "sqlite:///x.db"], "Invalid value for 'ID"),
+        (["report", "items", "--limit", str(2**64), "--db", "sqlite:///x.db"], "Invalid value for '--limit'"),
+        (["retention", "set", "SessionEvent", str(2**64), "--db", "sqlite:///x.db"], "Invalid value for 'DAYS'"),
     ],
 )
 def test_failures_exit_2_without_traceback(args: list[str], message: str, tmp_path: Path) -> None:

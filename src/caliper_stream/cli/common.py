@@ -26,6 +26,11 @@ out_console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
 
+#: The largest id or count a command takes: SQL's integers have 64 bits, and a larger number
+#: would fail in the database instead of as a bad argument.
+SQL_INT_MAX = 2**63 - 1
+
+
 def fail(message: str, status: int = 1) -> NoReturn:
     """Print ``error: message`` on stderr and exit with ``status`` (never a traceback)."""
     err_console.print(f"error: {message}", highlight=False, markup=False)

@@ -252,7 +252,7 @@ def forget(
 @retention_app.command("set")
 def retention_set(
     event_type: Annotated[str, typer.Argument(help="Canonical event type (SessionEvent, GradeEvent, bb:ForumEvent…) or * for all others.")],
-    days: Annotated[int, typer.Argument(help="Keep events for this many days (e.g. 730 for 2 years).")],
+    days: Annotated[int, typer.Argument(min=0, max=1_000_000, help="Keep events for this many days (e.g. 730 for 2 years).")],
     db: DbOpt = None,
     who: OperatorOpt = None,
 ) -> None:

@@ -16,7 +16,7 @@ import msgspec
 import typer
 
 from caliper_stream.analyse import REPORTS
-from caliper_stream.cli.common import DbOpt, err_console, fail, print_table
+from caliper_stream.cli.common import SQL_INT_MAX, DbOpt, err_console, fail, print_table
 from caliper_stream.errors import CaliperStreamError
 
 #: say why a report takes a while when this many events wait to be folded into the summaries
@@ -71,7 +71,7 @@ def report_command(
     ] = None,
     order: Annotated[str | None, typer.Option(help="items: hardest or slowest first.")] = None,
     limit: Annotated[
-        int | None, typer.Option(metavar="N", help="items: first N rows; content: N per course.")
+        int | None, typer.Option(metavar="N", min=1, max=SQL_INT_MAX, help="items: first N rows; content: N per course.")
     ] = None,
     threshold_hours: Annotated[
         float | None,

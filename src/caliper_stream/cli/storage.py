@@ -30,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from caliper_stream.cli.common import (
+    SQL_INT_MAX,
     DbOpt,
     SinceOpt,
     UntilOpt,
@@ -219,7 +220,7 @@ def deadletters_list(
 
 @deadletters_app.command("show")
 def deadletters_show(
-    id: Annotated[int, typer.Argument(metavar="ID", help="Dead letter id.")],
+    id: Annotated[int, typer.Argument(metavar="ID", min=1, max=SQL_INT_MAX, help="Dead letter id.")],
     db: DbOpt = None,
     raw: Annotated[bool, typer.Option("--raw", help="Write only the exact raw bytes to stdout.")] = False,
 ) -> None:
@@ -248,7 +249,10 @@ def deadletters_show(
 
 @deadletters_app.command("replay")
 def deadletters_replay(
-    ids: Annotated[list[int] | None, typer.Argument(metavar="ID", help="Dead letter ids (default: every pending one).")] = None,
+    ids: Annotated[
+        list[int] | None,
+        typer.Argument(metavar="ID", min=1, max=SQL_INT_MAX, help="Dead letter ids (default: every pending one)."),
+    ] = None,
     db: DbOpt = None,
     lenient: Annotated[
         bool,
