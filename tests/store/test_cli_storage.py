@@ -200,6 +200,8 @@ def test_default_db_comes_from_the_environment(dumps: Path, tmp_path: Path, monk
         (["deadletters", "replay", str(2**64), "--db", "sqlite:///x.db"], "Invalid value for 'ID"),
         (["report", "items", "--limit", str(2**64), "--db", "sqlite:///x.db"], "Invalid value for '--limit'"),
         (["retention", "set", "SessionEvent", str(2**64), "--db", "sqlite:///x.db"], "Invalid value for 'DAYS'"),
+        (["deadletters", "list", "--limit", str(2**64), "--db", "sqlite:///x.db"], "Invalid value for '--limit'"),
+        (["simulate", "--students", str(10**20), "--out", "x.jsonl"], "Invalid value for '--students'"),
     ],
 )
 def test_failures_exit_2_without_traceback(args: list[str], message: str, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from caliper_stream.cli.common import fail, print_table
+from caliper_stream.cli.common import SQL_INT_MAX, fail, print_table
 from caliper_stream.errors import OutboxError
 
 if TYPE_CHECKING:
@@ -25,6 +25,12 @@ outbox_app = typer.Typer(help="The sensor's outbox: events not yet acknowledged,
 DEMO_KEY = "demo-learn"
 DEMO_READ_KEY = "demo-dashboard"
 OutboxArg = Annotated[Path, typer.Argument(help="Outbox file (the sensor's --outbox).", exists=True, dir_okay=False)]
+
+#: Bounds of a simulated site, far beyond any real one: a larger number is a typo, and would
+#: run until memory is gone instead of saying so.
+MAX_COURSES = 100_000
+MAX_STUDENTS = 10_000_000
+MAX_DAYS = 3_660
 
 
 def _config(courses: int, students: int, days: int, seed: int, start: str | None, version: str, timezone: str) -> Any:
@@ -42,9 +48,9 @@ def _config(courses: int, students: int, days: int, seed: int, start: str | None
 
 
 def simulate(
-    courses: Annotated[int, typer.Option(help="Courses at the site.")] = 3,
-    students: Annotated[int, typer.Option(help="Students at the site (each takes 1-4 of the courses).")] = 30,
-    days: Annotated[int, typer.Option(help="Length of the term in days.")] = 7,
+    courses: Annotated[int, typer.Option(max=MAX_COURSES, help="Courses at the site.")] = 3,
+    students: Annotated[int, typer.Option(max=MAX_STUDENTS, help="Students at the site (each takes 1-4 of the courses).")] = 30,
+    days: Annotated[int, typer.Option(max=MAX_DAYS, help="Length of the term in days.")] = 7,
     seed: Annotated[int, typer.Option(help="Random seed: one seed, one term, byte for byte.")] = 0,
     start: Annotated[str | None, typer.Option(metavar="YYYY-MM-DD", help="First day of the term (YYYY-MM-DD).")] = None,
     version: Annotated[str, typer.Option(metavar="1.1|1.0", help="Caliper version Learn sends: 1.1 or 1.0.")] = "1.1",
@@ -211,9 +217,9 @@ def demo(
     ] = Path("caliper-demo.db"),
     replace: Annotated[bool, typer.Option(help="Replace --db even if it is not an earlier demo's store.")] = False,
     temp: Annotated[bool, typer.Option(help="Use a temporary store, deleted at the end.")] = False,
-    courses: Annotated[int, typer.Option(help="Courses to simulate.")] = 3,
-    students: Annotated[int, typer.Option(help="Students to simulate.")] = 40,
-    days: Annotated[int, typer.Option(metavar="N", help="Days to simulate.")] = 7,
+    courses: Annotated[int, typer.Option(max=MAX_COURSES, help="Courses to simulate.")] = 3,
+    students: Annotated[int, typer.Option(max=MAX_STUDENTS, help="Students to simulate.")] = 40,
+    days: Annotated[int, typer.Option(metavar="N", max=MAX_DAYS, help="Days to simulate.")] = 7,
     port: Annotated[int, typer.Option(metavar="PORT", help="Loopback port for the demo store (0: any free one).")] = 0,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Stop the server at once instead of serving the dashboard until Ctrl-C.")
@@ -340,7 +346,7 @@ def _serve_dashboard(console: Any, server: Any, no_wait: bool) -> None:
 
 
 @outbox_app.command("list")
-def outbox_list(path: OutboxArg, limit: Annotated[int, typer.Option(help="Failed events to show.")] = 20) -> None:
+def outbox_list(path: OutboxArg, limit: Annotated[int, typer.Option(min=1, max=SQL_INT_MAX, help="Failed events to show.")] = 20) -> None:
     """Counts, and the failed events with the status and body the endpoint answered."""
     from rich.console import Console
 

@@ -26,6 +26,7 @@ from rich.progress import (
 )
 
 from caliper_stream.cli.common import (
+    SQL_INT_MAX,
     DbOpt,
     err_console,
     fail,
@@ -336,7 +337,7 @@ def retention_apply(
 
 def audit(
     db: DbOpt = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    limit: Annotated[int, typer.Option(min=1, max=SQL_INT_MAX, help="At most this many, newest first.")] = 100,
     action: Annotated[str | None, typer.Option(help="Only this action (read, forget, retention, …).")] = None,
     actor: Annotated[str | None, typer.Option(help="Only this key name or operator.")] = None,
     since: Annotated[str | None, typer.Option(help="Only from this ISO 8601 time on.")] = None,

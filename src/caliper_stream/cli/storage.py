@@ -204,7 +204,7 @@ def _reason_text(reasons: list[msgspec.Struct]) -> str:
 def deadletters_list(
     db: DbOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="Include replayed dead letters.")] = False,
-    limit: Annotated[int, typer.Option(metavar="N", help="At most this many.")] = 100,
+    limit: Annotated[int, typer.Option(metavar="N", min=1, max=SQL_INT_MAX, help="At most this many.")] = 100,
     after: Annotated[int, typer.Option(metavar="ID", help="Start after this id (paging).")] = 0,
 ) -> None:
     """Dead letters, oldest first."""
