@@ -467,6 +467,7 @@ _DEEP = re.compile(rb'(?:[^\]}"]++|"(?:[^"\\]++|\\.)*+")++|[\]}]++|"', re.DOTALL
 #: what is not an opening bracket outside strings (removed to leave a token's openers)
 _NOT_OPENER = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[^\[{"]++', re.DOTALL)
 _OPENERS = {ord("["): b"[", ord("{"): b"{"}
+_OPENER_OF = bytes.maketrans(b"]}", b"[{")
 _BUT_OPENERS_QUOTES = bytes(sorted(set(range(256)) - set(b'[{"\\')))
 
 
@@ -482,9 +483,6 @@ def _openers(tok: bytes) -> bytes:
         if b'"' not in kept:
             return kept
     return _NOT_OPENER.sub(b"", tok)
-
-
-_OPENER_OF = bytes.maketrans(b"]}", b"[{")
 
 
 class _Scanner:

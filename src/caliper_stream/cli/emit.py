@@ -350,7 +350,6 @@ def outbox_list(path: OutboxArg, limit: Annotated[int, typer.Option(min=1, max=S
     """Counts, and the failed events with the status and body the endpoint answered."""
     from rich.console import Console
 
-
     box = _outbox(path)
     try:
         counts = box.counts(time.time())
@@ -391,7 +390,6 @@ def outbox_retry(
     """Make failed events pending again; with --send, deliver them (and everything pending) now.
 
     Without --send nothing is sent until a sensor runs on this outbox again."""
-
     if send:
         _deliver(path, to, key, auth, version, timeout, retry_failed=True, held=False)
         return
@@ -460,7 +458,6 @@ def outbox_purge(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete failed events (with --all: every unsent event). They are lost for good."""
-
     what = "every unsent event" if all_ else "every failed event"
     if not yes and not typer.confirm(f"delete {what} in {path}?"):
         raise typer.Exit(1)
